@@ -1,0 +1,331 @@
+"""Config, reconfigure and options flows for BaluPi.
+
+The NAS may be asleep while the user sets BaluPi up, so the flow probes
+``GET {url}/api/health`` and reports what it found, but never refuses a NAS that does
+not answer: the user may save anyway.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, override
+
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import (
+    CONF_ACTIVE_ABOVE,
+    CONF_BOOT_TIMEOUT,
+    CONF_ENERGY_PRICE,
+    CONF_FAST_HEARTBEAT_INTERVAL,
+    CONF_HANDSHAKE_SECRET,
+    CONF_HEARTBEAT_FAILURES,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_NAS_IP,
+    CONF_NAS_MAC,
+    CONF_NAS_URL,
+    CONF_PI_IP,
+    CONF_PLUG_POLL_INTERVAL,
+    CONF_POWER_OFF_BELOW,
+    CONF_STANDBY_MAX,
+    DEFAULT_HA_PORT,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    HEALTH_TIMEOUT,
+)
+from .nas_client import NasError, fetch_health
+from .schema import vol
+from .settings import Options
+from .validation import (
+    check_secret,
+    generate_secret,
+    ip_of_url,
+    normalize_base_url,
+    normalize_ip,
+    normalize_mac,
+)
+
+if TYPE_CHECKING:
+    from .coordinator import BaluPiConfigEntry
+
+_URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+_TEXT = TextSelector(TextSelectorConfig(type=TextSelectorType.TEXT))
+_SECRET = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+_NAS_FIELDS = {
+    vol.Required(CONF_NAS_URL): _URL,
+    vol.Optional(CONF_NAS_IP): _TEXT,
+}
+USER_SCHEMA = vol.Schema(
+    {
+        **_NAS_FIELDS,
+        vol.Required(CONF_NAS_MAC): _TEXT,
+        vol.Required(CONF_PI_IP): _TEXT,
+        vol.Optional(CONF_HANDSHAKE_SECRET): _SECRET,
+    }
+)
+RECONFIGURE_SCHEMA = vol.Schema(
+    {
+        **_NAS_FIELDS,
+        vol.Required(CONF_PI_IP): _TEXT,
+        vol.Optional(CONF_HANDSHAKE_SECRET): _SECRET,
+    }
+)
+
+
+def _number(low: float, high: float, step: float, unit: str) -> NumberSelector:
+    config = NumberSelectorConfig(
+        min=low, max=high, step=step, mode=NumberSelectorMode.BOX
+    )
+    if unit:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+_INTEGER_OPTIONS = (
+    CONF_PLUG_POLL_INTERVAL,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_FAST_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_FAILURES,
+    CONF_BOOT_TIMEOUT,
+)
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_PLUG_POLL_INTERVAL): _number(10, 3600, 1, "s"),
+        vol.Required(CONF_HEARTBEAT_INTERVAL): _number(10, 3600, 1, "s"),
+        vol.Required(CONF_FAST_HEARTBEAT_INTERVAL): _number(2, 60, 1, "s"),
+        vol.Required(CONF_HEARTBEAT_FAILURES): _number(1, 10, 1, ""),
+        vol.Required(CONF_BOOT_TIMEOUT): _number(30, 3600, 1, "s"),
+        vol.Required(CONF_POWER_OFF_BELOW): _number(0, 100, 0.1, "W"),
+        vol.Required(CONF_STANDBY_MAX): _number(0, 1000, 0.1, "W"),
+        vol.Required(CONF_ACTIVE_ABOVE): _number(0, 3000, 0.1, "W"),
+        vol.Required(CONF_ENERGY_PRICE): _number(0, 1000, 0.01, "ct/kWh"),
+    }
+)
+
+
+def _validate_connection(
+    user_input: dict[str, Any], *, with_mac: bool
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the normalized connection data and field errors for a form."""
+    data: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    try:
+        data[CONF_NAS_URL] = normalize_base_url(user_input[CONF_NAS_URL])
+    except ValueError:
+        errors[CONF_NAS_URL] = "invalid_url"
+    nas_ip = user_input.get(CONF_NAS_IP, "").strip()
+    if nas_ip:
+        try:
+            data[CONF_NAS_IP] = normalize_ip(nas_ip)
+        except ValueError:
+            errors[CONF_NAS_IP] = "invalid_ip"
+    elif CONF_NAS_URL in data:
+        # The NAS IP is needed for the DNS record and the inbox transfer; a URL with
+        # an IP address already says it.
+        if (url_ip := ip_of_url(data[CONF_NAS_URL])) is not None:
+            data[CONF_NAS_IP] = url_ip
+        else:
+            errors[CONF_NAS_IP] = "nas_ip_required"
+    if with_mac:
+        try:
+            data[CONF_NAS_MAC] = normalize_mac(user_input[CONF_NAS_MAC])
+        except ValueError:
+            errors[CONF_NAS_MAC] = "invalid_mac"
+    try:
+        data[CONF_PI_IP] = normalize_ip(user_input[CONF_PI_IP])
+    except ValueError:
+        errors[CONF_PI_IP] = "invalid_ip"
+    if secret := user_input.get(CONF_HANDSHAKE_SECRET, "").strip():
+        try:
+            data[CONF_HANDSHAKE_SECRET] = check_secret(secret)
+        except ValueError:
+            errors[CONF_HANDSHAKE_SECRET] = "secret_too_short"
+    return data, errors
+
+
+class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set BaluPi up for one BaluHost NAS."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing validated."""
+        self._data: dict[str, str] = {}
+        self._probe_error = ""
+        self._nas_version = ""
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: BaluPiConfigEntry) -> BaluPiOptionsFlow:
+        """Return the options flow."""
+        return BaluPiOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask where the NAS and the Pi are; generate the secret if none is given."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = _validate_connection(user_input, with_mac=True)
+            if not errors:
+                await self.async_set_unique_id(data[CONF_NAS_MAC])
+                self._abort_if_unique_id_configured()
+                data.setdefault(CONF_HANDSHAKE_SECRET, generate_secret())
+                self._data = data
+                return await self._async_probe()
+        suggested = _without_secret(user_input) if user_input else self._pi_ip_guess()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, suggested),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the addresses or the secret; an empty secret keeps the current one."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = _validate_connection(user_input, with_mac=False)
+            if not errors:
+                data.setdefault(
+                    CONF_HANDSHAKE_SECRET, entry.data[CONF_HANDSHAKE_SECRET]
+                )
+                self._data = data
+                return await self._async_probe()
+        suggested = _without_secret(user_input or dict(entry.data))
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                RECONFIGURE_SCHEMA, suggested
+            ),
+            errors=errors,
+            description_placeholders={"nas_mac": entry.data[CONF_NAS_MAC]},
+        )
+
+    async def async_step_probe_again(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask the NAS once more (menu choice after it did not answer)."""
+        return await self._async_probe()
+
+    async def async_step_nas_reachable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show that the NAS answered, and what to enter on the NAS."""
+        if user_input is not None:
+            return await self.async_step_finish()
+        return self.async_show_form(
+            step_id="nas_reachable",
+            description_placeholders={
+                **self._nas_placeholders(),
+                "version": self._nas_version,
+            },
+        )
+
+    async def async_step_nas_unreachable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show that the NAS did not answer; offer to try again or save anyway."""
+        return self.async_show_menu(
+            step_id="nas_unreachable",
+            menu_options=["probe_again", "finish"],
+            description_placeholders={
+                **self._nas_placeholders(),
+                "error": self._probe_error,
+            },
+        )
+
+    async def async_step_finish(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Store the entry (new) or update it and reload (reconfigure)."""
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data_updates=self._data
+            )
+        return self.async_create_entry(
+            title=f"BaluHost {self._data[CONF_NAS_IP]}",
+            data=self._data,
+            options=dict(DEFAULT_OPTIONS),
+        )
+
+    async def _async_probe(self) -> ConfigFlowResult:
+        session = async_get_clientsession(self.hass)
+        try:
+            health = await fetch_health(
+                session, self._data[CONF_NAS_URL], timeout=HEALTH_TIMEOUT
+            )
+        except NasError as err:
+            self._probe_error = str(err)
+            return await self.async_step_nas_unreachable()
+        self._nas_version = health.version or "?"
+        return await self.async_step_nas_reachable()
+
+    def _nas_placeholders(self) -> dict[str, str]:
+        """What the user must enter in the NAS's BaluPi settings, and where it is."""
+        api = self.hass.config.api
+        scheme = "https" if api is not None and api.use_ssl else "http"
+        port = api.port if api is not None else DEFAULT_HA_PORT
+        return {
+            "nas_url": self._data[CONF_NAS_URL],
+            "balupi_url": f"{scheme}://{_url_host(self._data[CONF_PI_IP])}:{port}",
+            "secret": self._data[CONF_HANDSHAKE_SECRET],
+        }
+
+    def _pi_ip_guess(self) -> dict[str, Any]:
+        """Suggest the address Home Assistant itself is reached at as the Pi's IP."""
+        api = self.hass.config.api
+        if api is not None and api.local_ip and api.local_ip != "127.0.0.1":
+            return {CONF_PI_IP: api.local_ip}
+        return {}
+
+
+class BaluPiOptionsFlow(OptionsFlow):
+    """Change intervals, power thresholds and the electricity price."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show and check the options."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            values = {
+                key: int(value) if key in _INTEGER_OPTIONS else float(value)
+                for key, value in user_input.items()
+            }
+            problems = Options.from_options(values).problems()
+            if not problems:
+                return self.async_create_entry(data=values)
+            errors["base"] = problems[0]
+        current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            errors=errors,
+        )
+
+
+def _without_secret(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != CONF_HANDSHAKE_SECRET}
+
+
+def _url_host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip

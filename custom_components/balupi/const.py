@@ -1,0 +1,53 @@
+"""Constants for the BaluPi integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "balupi"
+LOGGER = logging.getLogger(__package__)
+
+# Connection data (ConfigEntry.data): what identifies the NAS and the Pi.
+CONF_NAS_URL: Final = "nas_url"
+CONF_NAS_IP: Final = "nas_ip"
+CONF_NAS_MAC: Final = "nas_mac"
+CONF_PI_IP: Final = "pi_ip"
+CONF_HANDSHAKE_SECRET: Final = "handshake_secret"  # noqa: S105 (a key, not a secret)
+
+# Settings (ConfigEntry.options): how often and with which limits BaluPi works.
+CONF_PLUG_POLL_INTERVAL: Final = "plug_poll_interval"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+CONF_FAST_HEARTBEAT_INTERVAL: Final = "fast_heartbeat_interval"
+CONF_HEARTBEAT_FAILURES: Final = "heartbeat_failures"
+CONF_BOOT_TIMEOUT: Final = "boot_timeout"
+CONF_POWER_OFF_BELOW: Final = "power_off_below"
+CONF_STANDBY_MAX: Final = "standby_max"
+CONF_ACTIVE_ABOVE: Final = "active_above"
+CONF_ENERGY_PRICE: Final = "energy_price"
+
+# Defaults, from the product brief: plugs and heartbeat every 30 s, 5 s after a wake-up,
+# three failed heartbeats in a row mean offline; < 2 W off, 2-15 W standby, > 30 W active;
+# electricity at 30 ct/kWh.
+DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
+    CONF_PLUG_POLL_INTERVAL: 30,
+    CONF_HEARTBEAT_INTERVAL: 30,
+    CONF_FAST_HEARTBEAT_INTERVAL: 5,
+    CONF_HEARTBEAT_FAILURES: 3,
+    CONF_BOOT_TIMEOUT: 300,
+    CONF_POWER_OFF_BELOW: 2.0,
+    CONF_STANDBY_MAX: 15.0,
+    CONF_ACTIVE_ABOVE: 30.0,
+    CONF_ENERGY_PRICE: 30.0,
+}
+
+# The NAS answers GET /api/health within milliseconds when it is up; 5 s is what the
+# BaluHost heartbeat used and what a Pi on Wi-Fi needs at worst.
+HEALTH_TIMEOUT: Final = 5.0
+
+# BaluHost signs with a shared secret of at least 32 characters; it generates 48
+# URL-safe characters itself (secrets.token_urlsafe(36)), so we do the same.
+SECRET_MIN_LENGTH: Final = 32
+SECRET_GENERATED_BYTES: Final = 36
+
+DEFAULT_HA_PORT: Final = 8123

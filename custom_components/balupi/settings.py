@@ -1,0 +1,95 @@
+"""Typed views of a BaluPi config entry's data and options.
+
+Plain Python: the config entry stores mappings, everything else reads these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .const import (
+    CONF_ACTIVE_ABOVE,
+    CONF_BOOT_TIMEOUT,
+    CONF_ENERGY_PRICE,
+    CONF_FAST_HEARTBEAT_INTERVAL,
+    CONF_HANDSHAKE_SECRET,
+    CONF_HEARTBEAT_FAILURES,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_NAS_IP,
+    CONF_NAS_MAC,
+    CONF_NAS_URL,
+    CONF_PI_IP,
+    CONF_PLUG_POLL_INTERVAL,
+    CONF_POWER_OFF_BELOW,
+    CONF_STANDBY_MAX,
+    DEFAULT_OPTIONS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Where the NAS and the Pi are, and the secret they share (ConfigEntry.data)."""
+
+    nas_url: str
+    nas_ip: str
+    nas_mac: str
+    pi_ip: str
+    handshake_secret: str
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> ConnectionSettings:
+        """Read the entry's data."""
+        return cls(
+            nas_url=data[CONF_NAS_URL],
+            nas_ip=data[CONF_NAS_IP],
+            nas_mac=data[CONF_NAS_MAC],
+            pi_ip=data[CONF_PI_IP],
+            handshake_secret=data[CONF_HANDSHAKE_SECRET],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How often and with which limits BaluPi works (ConfigEntry.options)."""
+
+    plug_poll_interval: int
+    heartbeat_interval: int
+    fast_heartbeat_interval: int
+    heartbeat_failures: int
+    boot_timeout: int
+    power_off_below: float
+    standby_max: float
+    active_above: float
+    energy_price: float
+    """Price of one kWh in cents of the configured currency."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Options:
+        """Read the entry's options; a key an older version did not store gets its default."""
+        merged = {**DEFAULT_OPTIONS, **options}
+        return cls(
+            plug_poll_interval=int(merged[CONF_PLUG_POLL_INTERVAL]),
+            heartbeat_interval=int(merged[CONF_HEARTBEAT_INTERVAL]),
+            fast_heartbeat_interval=int(merged[CONF_FAST_HEARTBEAT_INTERVAL]),
+            heartbeat_failures=int(merged[CONF_HEARTBEAT_FAILURES]),
+            boot_timeout=int(merged[CONF_BOOT_TIMEOUT]),
+            power_off_below=float(merged[CONF_POWER_OFF_BELOW]),
+            standby_max=float(merged[CONF_STANDBY_MAX]),
+            active_above=float(merged[CONF_ACTIVE_ABOVE]),
+            energy_price=float(merged[CONF_ENERGY_PRICE]),
+        )
+
+    def problems(self) -> list[str]:
+        """Return translation keys of the rules these options break (empty if none).
+
+        The NAS power bands must not overlap: off < standby maximum <= active, and
+        the heartbeat after a wake-up must be faster than the normal one.
+        """
+        found = []
+        if not self.power_off_below < self.standby_max <= self.active_above:
+            found.append("thresholds_order")
+        if self.fast_heartbeat_interval >= self.heartbeat_interval:
+            found.append("fast_not_faster")
+        return found

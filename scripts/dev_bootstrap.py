@@ -1,0 +1,192 @@
+"""Finish Home Assistant's onboarding and add BaluPi, through HA's own REST API.
+
+Used by scripts/develop once Home Assistant answers. Idempotent: a second run signs in
+with the development login and leaves an existing BaluPi entry alone. Walking the
+config flow over REST is exactly what the frontend does, so this also proves that the
+flow is reachable from outside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+CLIENT_ID = "http://127.0.0.1:8123/"
+
+
+class BootstrapError(Exception):
+    """Home Assistant did not do what the bootstrap expected."""
+
+
+async def wait_for_home_assistant(
+    session: aiohttp.ClientSession, base: str, timeout: float
+) -> None:
+    """Wait until Home Assistant serves its frontend manifest."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            async with session.get(f"{base}/manifest.json") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        if time.monotonic() > deadline:
+            raise BootstrapError(
+                f"Home Assistant did not answer at {base} in {timeout:g} s"
+            )
+        await asyncio.sleep(1)
+
+
+async def _json(response: aiohttp.ClientResponse, what: str) -> Any:
+    if response.status >= 400:
+        raise BootstrapError(f"{what}: HTTP {response.status}: {await response.text()}")
+    return await response.json()
+
+
+async def token_from_code(session: aiohttp.ClientSession, base: str, code: str) -> str:
+    """Exchange an authorization code for an access token."""
+    async with session.post(
+        f"{base}/auth/token",
+        data={"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID},
+    ) as response:
+        token: str = (await _json(response, "token"))["access_token"]
+        return token
+
+
+async def onboard(
+    session: aiohttp.ClientSession, base: str, username: str, password: str
+) -> str:
+    """Create the owner and finish every onboarding step; return an access token."""
+    async with session.post(
+        f"{base}/api/onboarding/users",
+        json={
+            "client_id": CLIENT_ID,
+            "name": "BaluPi Developer",
+            "username": username,
+            "password": password,
+            "language": "en",
+        },
+    ) as response:
+        code = (await _json(response, "onboarding user"))["auth_code"]
+    token = await token_from_code(session, base, code)
+    headers = {"Authorization": f"Bearer {token}"}
+    for step, body in (
+        ("core_config", {}),
+        ("analytics", {}),
+        ("integration", {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID}),
+    ):
+        async with session.post(
+            f"{base}/api/onboarding/{step}", json=body, headers=headers
+        ) as response:
+            if response.status not in (200, 403):  # 403: step already done
+                raise BootstrapError(f"onboarding {step}: HTTP {response.status}")
+    return token
+
+
+async def login(
+    session: aiohttp.ClientSession, base: str, username: str, password: str
+) -> str:
+    """Sign in through the login flow, as the frontend does; return an access token."""
+    async with session.post(
+        f"{base}/auth/login_flow",
+        json={
+            "client_id": CLIENT_ID,
+            "handler": ["homeassistant", None],
+            "redirect_uri": CLIENT_ID,
+        },
+    ) as response:
+        flow_id = (await _json(response, "login flow"))["flow_id"]
+    async with session.post(
+        f"{base}/auth/login_flow/{flow_id}",
+        json={"client_id": CLIENT_ID, "username": username, "password": password},
+    ) as response:
+        result = await _json(response, "login")
+    if result.get("type") != "create_entry":
+        raise BootstrapError(f"login refused for {username!r}: {result.get('errors')}")
+    return await token_from_code(session, base, result["result"])
+
+
+async def add_balupi(
+    session: aiohttp.ClientSession, base: str, token: str, user_input: dict[str, str]
+) -> str:
+    """Walk BaluPi's config flow over REST unless an entry exists; return its state."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(
+        f"{base}/api/config/config_entries/entry", headers=headers
+    ) as response:
+        entries = await _json(response, "config entries")
+    for entry in entries:
+        if entry["domain"] == "balupi":
+            return f"already set up ({entry['state']})"
+
+    flow_url = f"{base}/api/config/config_entries/flow"
+    async with session.post(
+        flow_url,
+        json={"handler": "balupi", "show_advanced_options": False},
+        headers=headers,
+    ) as response:
+        step = await _json(response, "start BaluPi flow")
+    async with session.post(
+        f"{flow_url}/{step['flow_id']}", json=user_input, headers=headers
+    ) as response:
+        step = await _json(response, "BaluPi user step")
+    if step.get("errors"):
+        raise BootstrapError(
+            f"BaluPi rejected the development settings: {step['errors']}"
+        )
+    answer: dict[str, str] = {}
+    if step["type"] == "menu":  # the NAS simulator did not answer: save anyway
+        answer = {"next_step_id": "finish"}
+    async with session.post(
+        f"{flow_url}/{step['flow_id']}", json=answer, headers=headers
+    ) as response:
+        step = await _json(response, "BaluPi confirmation")
+    if step["type"] != "create_entry":
+        raise BootstrapError(f"BaluPi flow ended with {step}")
+    return f"added ({step['result']['state']})"
+
+
+async def main() -> int:
+    """Run the bootstrap; print the login."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="http://127.0.0.1:8123")
+    parser.add_argument("--username", default="dev")
+    parser.add_argument("--password", default="balupi-dev")
+    parser.add_argument("--nas-url", required=True)
+    parser.add_argument("--nas-mac", default="02:ba:10:00:00:01")
+    parser.add_argument("--pi-ip", default="127.0.0.1")
+    parser.add_argument("--timeout", type=float, default=180)
+    args = parser.parse_args()
+
+    async with aiohttp.ClientSession() as session:
+        await wait_for_home_assistant(session, args.base, args.timeout)
+        async with session.get(f"{args.base}/api/onboarding") as response:
+            steps = await _json(response, "onboarding status")
+        user_done = next((s["done"] for s in steps if s["step"] == "user"), True)
+        if user_done:
+            token = await login(session, args.base, args.username, args.password)
+        else:
+            token = await onboard(session, args.base, args.username, args.password)
+        balupi = await add_balupi(
+            session,
+            args.base,
+            token,
+            {"nas_url": args.nas_url, "nas_mac": args.nas_mac, "pi_ip": args.pi_ip},
+        )
+    print(f"Home Assistant: {args.base}")
+    print(f"Login:          {args.username} / {args.password}")
+    print(f"BaluPi:         {balupi}, NAS simulator at {args.nas_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(asyncio.run(main()))
+    except BootstrapError as err:
+        print(f"dev bootstrap failed: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,209 @@
+"""Setting BaluPi up, the NAS heartbeat and its entities, unloading."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.balupi.const import (
+    CONF_HEARTBEAT_INTERVAL,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from simulators.baluhost import BaluHostSimulator, NasMode
+
+from .conftest import NAS_MAC
+
+REACHABLE = "binary_sensor.baluhost_nas_reachable"
+LATENCY = "sensor.baluhost_nas_heartbeat_latency"
+INTERVAL = timedelta(seconds=int(DEFAULT_OPTIONS[CONF_HEARTBEAT_INTERVAL]))
+
+
+async def next_heartbeat(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(INTERVAL)
+    async_fire_time_changed(hass)
+    # Scheduled refreshes run as background tasks; wait for the poll to finish.
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_setup_with_the_nas_up(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    loaded_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The NAS device carries its MAC and software version; it is reachable."""
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes["device_class"] == "connectivity"
+
+    (device,) = dr.async_entries_for_config_entry(
+        device_registry, loaded_entry.entry_id
+    )
+    assert device.identifiers == {(DOMAIN, NAS_MAC)}
+    assert device.connections == {(dr.CONNECTION_NETWORK_MAC, NAS_MAC)}
+    assert device.manufacturer == "BaluHost"
+    assert device.sw_version == nas.version
+    assert device.configuration_url == nas.url
+
+    reachable = entity_registry.async_get(REACHABLE)
+    assert reachable is not None
+    assert reachable.unique_id == f"{NAS_MAC}_reachable"
+    assert reachable.device_id == device.id
+
+    latency = entity_registry.async_get(LATENCY)
+    assert latency is not None
+    assert latency.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert latency.entity_category is not None
+
+
+async def test_setup_succeeds_with_the_nas_asleep(
+    hass: HomeAssistant, nas: BaluHostSimulator, config_entry: MockConfigEntry
+) -> None:
+    """BaluPi is for the time the NAS is away: setup must not wait for it."""
+    await nas.set_mode(NasMode.REFUSED)
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    assert state.state == STATE_OFF
+
+
+async def test_heartbeat_follows_the_nas_and_logs_each_change_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: BaluHostSimulator,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.balupi")
+    await nas.set_mode(NasMode.REFUSED)
+    for _ in range(3):
+        await next_heartbeat(hass, freezer)
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    assert state.state == STATE_OFF
+    assert caplog.text.count("is not answering: connection refused") == 1
+
+    await nas.set_mode(NasMode.UP)
+    for _ in range(3):
+        await next_heartbeat(hass, freezer)
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert caplog.text.count("is answering again") == 1
+    assert caplog.text.count("is not answering") == 1
+
+
+async def test_heartbeat_polls_at_the_configured_interval(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: BaluHostSimulator,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    polled = nas.health_requests
+    for _ in range(2):
+        freezer.tick(INTERVAL / 3)
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert nas.health_requests == polled, "no poll before the interval is over"
+    for expected in range(1, 4):
+        await next_heartbeat(hass, freezer)
+        assert nas.health_requests == polled + expected
+
+
+async def test_latency_sensor_when_enabled(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    loaded_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Latency in ms while the NAS answers, unknown while it does not.
+
+    Real time here (no freezer): the simulated NAS really waits 50 ms.
+    """
+    entity_registry.async_update_entity(LATENCY, disabled_by=None)
+    await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    heartbeat = loaded_entry.runtime_data.heartbeat
+
+    nas.latency = 0.05
+    await heartbeat.async_refresh()
+    await hass.async_block_till_done()
+    state = hass.states.get(LATENCY)
+    assert state is not None
+    assert state.attributes["unit_of_measurement"] == "ms"
+    assert 50 <= float(state.state) < 1000
+
+    await nas.set_mode(NasMode.ERROR)
+    await heartbeat.async_refresh()
+    await hass.async_block_till_done()
+    state = hass.states.get(LATENCY)
+    assert state is not None
+    assert state.state == "unknown"
+
+
+async def test_device_version_follows_a_nas_update(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: BaluHostSimulator,
+    loaded_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    nas.version = "1.17.0"
+    await next_heartbeat(hass, freezer)
+    (device,) = dr.async_entries_for_config_entry(
+        device_registry, loaded_entry.entry_id
+    )
+    assert device.sw_version == "1.17.0"
+
+
+async def test_unload(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: BaluHostSimulator,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """Unloading stops the heartbeat and leaves the entities unavailable."""
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert loaded_entry.state is ConfigEntryState.NOT_LOADED
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    assert state.state == STATE_UNAVAILABLE
+
+    polled = nas.health_requests
+    await next_heartbeat(hass, freezer)
+    assert nas.health_requests == polled
+
+
+async def test_reconfigure_reloads_once(
+    hass: HomeAssistant, nas: BaluHostSimulator, loaded_entry: MockConfigEntry
+) -> None:
+    """Changed data reloads through the flow; the options listener stays quiet."""
+    polled = nas.health_requests
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"nas_url": nas.url, "pi_ip": "192.168.178.30"}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+    # One probe by the flow, one first refresh by the single reload.
+    assert nas.health_requests == polled + 2
+    assert loaded_entry.runtime_data.connection.pi_ip == "192.168.178.30"
