@@ -6,6 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
+from .const import LOGGER
 from .coordinator import BaluPiConfigEntry, BaluPiData, NasHeartbeatCoordinator
 from .entity import nas_device_info
 from .settings import ConnectionSettings, Options
@@ -31,6 +32,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     await heartbeat.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    LOGGER.debug(
+        "BaluPi set up for the NAS at %s, heartbeat every %s s",
+        connection.nas_url,
+        options.heartbeat_interval,
+    )
     return True
 
 
