@@ -8,14 +8,14 @@ import re
 from typing import Any
 
 from awesomeversion import AwesomeVersion
+import homeassistant.components
+from homeassistant.const import __version__ as ha_version
 from packaging.requirements import Requirement
 import pytest
 import yaml
 
 from custom_components.balupi import binary_sensor, sensor
 from custom_components.balupi.const import DOMAIN
-import homeassistant.components
-from homeassistant.const import __version__ as HA_VERSION
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / DOMAIN
@@ -68,7 +68,7 @@ def test_requirements_are_ranges_that_admit_home_assistants_own_pins() -> None:
         assert all(spec.operator != "==" for spec in requirement.specifier), line
         if (pin := pins.get(requirement.name.lower())) is not None:
             assert requirement.specifier.contains(pin), (
-                f"{line} excludes {requirement.name}=={pin} pinned by Home Assistant {HA_VERSION}"
+                f"{line} excludes {requirement.name}=={pin} pinned by Home Assistant {ha_version}"
             )
 
 
@@ -81,7 +81,7 @@ def test_hacs_json() -> None:
     assert set(hacs) <= allowed
     assert hacs["name"] == "BaluPi"
     # The minimum is the oldest release CI tests, so it can never be above this one.
-    assert AwesomeVersion(hacs["homeassistant"]) <= AwesomeVersion(HA_VERSION)
+    assert AwesomeVersion(hacs["homeassistant"]) <= AwesomeVersion(ha_version)
     assert hacs["homeassistant"] == "2025.4.4"
 
 
