@@ -7,6 +7,8 @@ import contextlib
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from kasa.httpclient import HttpClient
+from kasa.protocols import SmartProtocol
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -22,7 +24,9 @@ from custom_components.balupi.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
+from custom_components.balupi.plugs import PlugAddress
 from simulators.baluhost import BaluHostSimulator
+from simulators.tapo import TapoPlugSimulator
 
 NAS_MAC = "aa:bb:cc:00:11:22"
 PI_IP = "192.168.178.20"
@@ -41,6 +45,19 @@ async def nas(socket_enabled: None) -> AsyncIterator[BaluHostSimulator]:
     await simulator.start()
     yield simulator
     await simulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_retry_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let python-kasa retry at once, to keep the tests fast.
+
+    It sleeps 1 s before retrying after a timeout or an HTTP 403 (expired session),
+    and 0.25 s between requests once a connection failed; a failed update of a
+    connected device re-queries every method one by one. The retries themselves,
+    and so what the tests check, stay the same.
+    """
+    monkeypatch.setattr(SmartProtocol, "BACKOFF_SECONDS_AFTER_TIMEOUT", 0)
+    monkeypatch.setattr(HttpClient, "WAIT_BETWEEN_REQUESTS_ON_OSERROR", 0)
 
 
 @pytest.fixture
@@ -95,3 +112,45 @@ async def loaded_entry(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+TAPO_USERNAME = "user@example.com"
+TAPO_PASSWORD = "tapo-secret"
+
+
+@pytest.fixture
+async def plugs(socket_enabled: None) -> AsyncIterator[list[TapoPlugSimulator]]:
+    """Three Tapo plugs on loopback: the NAS's (45 W) and two small ones."""
+    simulators = [
+        TapoPlugSimulator(
+            alias="NAS plug", mac="48:22:54:00:00:01", power_w=45.0,
+            voltage_v=231.0, energy_today_wh=320, energy_month_wh=9100,
+        ),
+        TapoPlugSimulator(
+            alias="Router", mac="48:22:54:00:00:02", power_w=4.0,
+            energy_today_wh=50, energy_month_wh=1500,
+        ),
+        TapoPlugSimulator(
+            alias="Pi", model="P115", mac="48:22:54:00:00:03", power_w=3.2,
+            energy_today_wh=40, energy_month_wh=1200,
+        ),
+    ]  # fmt: skip
+    for simulator in simulators:
+        await simulator.start()
+    yield simulators
+    for simulator in simulators:
+        await simulator.stop()
+
+
+def plug_address(simulator: TapoPlugSimulator) -> PlugAddress:
+    """How python-kasa reaches a simulated plug: KLAP v2 over HTTP on its port."""
+    return PlugAddress(
+        host=simulator.host,
+        connection={
+            "device_family": "SMART.TAPOPLUG",
+            "encryption_type": "KLAP",
+            "login_version": 2,
+            "https": False,
+            "http_port": simulator.port,
+        },
+    )

@@ -7,12 +7,15 @@ not answer: the user may save anyway.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlow,
 )
 from homeassistant.core import callback
@@ -21,10 +24,14 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
+from kasa import Credentials
 
 from .const import (
     CONF_ACTIVE_ABOVE,
@@ -34,19 +41,36 @@ from .const import (
     CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_FAILURES,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_MAC,
     CONF_NAS_IP,
     CONF_NAS_MAC,
+    CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
     CONF_STANDBY_MAX,
+    CONF_TAPO_PASSWORD,
+    CONF_TAPO_USERNAME,
     DEFAULT_HA_PORT,
     DEFAULT_OPTIONS,
     DOMAIN,
     HEALTH_TIMEOUT,
+    SUBENTRY_PLUG,
 )
 from .nas_client import NasError, fetch_health
+from .plug_flow import (
+    ACCOUNT_FIELDS,
+    CONF_PLUG_HOST,
+    CONF_PLUGS,
+    HOST_FIELD,
+    FoundPlug,
+    PlugSubentryFlow,
+    find_plugs,
+    plug_options,
+    subentry_address,
+)
+from .plugs import PlugAuthError, PlugClient, PlugError
 from .schema import vol
 from .settings import Options
 from .validation import (
@@ -82,6 +106,16 @@ RECONFIGURE_SCHEMA = vol.Schema(
         **_NAS_FIELDS,
         vol.Required(CONF_PI_IP): _TEXT,
         vol.Optional(CONF_HANDSHAKE_SECRET): _SECRET,
+    }
+)
+
+
+REAUTH_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_TAPO_USERNAME): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.EMAIL, autocomplete="username")
+        ),
+        vol.Required(CONF_TAPO_PASSWORD): _SECRET,
     }
 )
 
@@ -168,6 +202,16 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, str] = {}
         self._probe_error = ""
         self._nas_version = ""
+        self._found: list[FoundPlug] = []
+
+    @classmethod
+    @callback
+    @override
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Plugs are added and removed one by one, as subentries."""
+        return {SUBENTRY_PLUG: PlugSubentryFlow}
 
     @staticmethod
     @callback
@@ -256,15 +300,106 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_finish(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Store the entry (new) or update it and reload (reconfigure)."""
+        """Go on to the plugs (new entry), or update the entry and reload."""
         if self.source == SOURCE_RECONFIGURE:
             return self.async_update_reload_and_abort(
                 self._get_reconfigure_entry(), data_updates=self._data
             )
+        return await self.async_step_tapo()
+
+    async def async_step_tapo(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the Tapo account; find the plugs it opens (or skip plugs)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            username = user_input.get(CONF_TAPO_USERNAME, "").strip()
+            if not username:
+                return self._create([], "")
+            password = user_input.get(CONF_TAPO_PASSWORD, "")
+            self._found, errors = await find_plugs(
+                Credentials(username, password), user_input.get(CONF_PLUG_HOST, "")
+            )
+            if self._found:
+                self._data[CONF_TAPO_USERNAME] = username
+                self._data[CONF_TAPO_PASSWORD] = password
+                return await self.async_step_plugs()
+        return self.async_show_form(
+            step_id="tapo",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({**ACCOUNT_FIELDS, **HOST_FIELD}),
+                _without_password(user_input or {}),
+            ),
+            errors=errors,
+        )
+
+    async def async_step_plugs(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose the plugs to watch and the one that powers the NAS."""
+        if user_input is not None:
+            chosen = [p for p in self._found if p.reading.mac in user_input[CONF_PLUGS]]
+            nas_plug = user_input.get(CONF_NAS_PLUG, "")
+            if nas_plug not in {p.reading.mac for p in chosen}:
+                nas_plug = ""
+            return self._create(chosen, nas_plug)
+        options = plug_options(self._found)
+        return self.async_show_form(
+            step_id="plugs",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_PLUGS, default=[option["value"] for option in options]
+                    ): SelectSelector(
+                        SelectSelectorConfig(options=options, multiple=True)
+                    ),
+                    vol.Optional(CONF_NAS_PLUG): SelectSelector(
+                        SelectSelectorConfig(options=options)
+                    ),
+                }
+            ),
+            description_placeholders={"count": str(len(self._found))},
+        )
+
+    def _create(self, plugs: list[FoundPlug], nas_plug: str) -> ConfigFlowResult:
         return self.async_create_entry(
             title=f"BaluHost {self._data[CONF_NAS_IP]}",
             data=self._data,
-            options=dict(DEFAULT_OPTIONS),
+            options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: nas_plug},
+            subentries=[plug.subentry() for plug in plugs],
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """The plugs rejected the Tapo account: ask for it again."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Check the new account against a plug of the entry, then store it."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            username = user_input[CONF_TAPO_USERNAME].strip()
+            password = user_input[CONF_TAPO_PASSWORD]
+            errors = await _check_account(entry, Credentials(username, password))
+            if not errors:
+                return self.async_update_reload_and_abort(
+                    entry,
+                    data_updates={
+                        CONF_TAPO_USERNAME: username,
+                        CONF_TAPO_PASSWORD: password,
+                    },
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                REAUTH_SCHEMA,
+                {CONF_TAPO_USERNAME: entry.data.get(CONF_TAPO_USERNAME, "")},
+            ),
+            errors=errors,
         )
 
     async def _async_probe(self) -> ConfigFlowResult:
@@ -306,21 +441,65 @@ class BaluPiOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Show and check the options."""
         errors: dict[str, str] = {}
+        plugs = [
+            SelectOptionDict(value=subentry.data[CONF_MAC], label=subentry.title)
+            for subentry in self.config_entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_PLUG
+        ]
         if user_input is not None:
-            values = {
+            values: dict[str, Any] = {
                 key: int(value) if key in _INTEGER_OPTIONS else float(value)
                 for key, value in user_input.items()
+                if key != CONF_NAS_PLUG
             }
+            values[CONF_NAS_PLUG] = user_input.get(CONF_NAS_PLUG, "")
             problems = Options.from_options(values).problems()
             if not problems:
                 return self.async_create_entry(data=values)
             errors["base"] = problems[0]
+        schema = OPTIONS_SCHEMA
+        if plugs:
+            schema = schema.extend(
+                {
+                    vol.Optional(CONF_NAS_PLUG): SelectSelector(
+                        SelectSelectorConfig(options=plugs)
+                    )
+                }
+            )
         current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        if not current.get(CONF_NAS_PLUG):
+            current = {k: v for k, v in current.items() if k != CONF_NAS_PLUG}
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            data_schema=self.add_suggested_values_to_schema(schema, current),
             errors=errors,
         )
+
+
+async def _check_account(
+    entry: ConfigEntry, credentials: Credentials
+) -> dict[str, str]:
+    """Read the entry's plugs with ``credentials`` until one answers; return errors."""
+    client = PlugClient(credentials)
+    errors = {"base": "cannot_connect"}
+    try:
+        for subentry in entry.subentries.values():
+            if subentry.subentry_type != SUBENTRY_PLUG:
+                continue
+            try:
+                await client.read(subentry_address(subentry.data))
+            except PlugAuthError:
+                return {"base": "invalid_auth"}
+            except PlugError:
+                continue
+            return {}
+    finally:
+        await client.close()
+    return errors
+
+
+def _without_password(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != CONF_TAPO_PASSWORD}
 
 
 def _without_secret(values: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,15 @@ CONF_NAS_IP: Final = "nas_ip"
 CONF_NAS_MAC: Final = "nas_mac"
 CONF_PI_IP: Final = "pi_ip"
 CONF_HANDSHAKE_SECRET: Final = "handshake_secret"  # noqa: S105 (a key, not a secret)
+CONF_TAPO_USERNAME: Final = "tapo_username"
+CONF_TAPO_PASSWORD: Final = "tapo_password"  # noqa: S105 (a key, not a secret)
+
+# One config subentry per Tapo plug; its data says where the plug is.
+SUBENTRY_PLUG: Final = "plug"
+CONF_HOST: Final = "host"
+CONF_CONNECTION: Final = "connection"
+CONF_MAC: Final = "mac"
+CONF_MODEL: Final = "model"
 
 # Settings (ConfigEntry.options): how often and with which limits BaluPi works.
 CONF_PLUG_POLL_INTERVAL: Final = "plug_poll_interval"
@@ -25,11 +34,13 @@ CONF_POWER_OFF_BELOW: Final = "power_off_below"
 CONF_STANDBY_MAX: Final = "standby_max"
 CONF_ACTIVE_ABOVE: Final = "active_above"
 CONF_ENERGY_PRICE: Final = "energy_price"
+CONF_NAS_PLUG: Final = "nas_plug"
+"""MAC of the plug that powers the NAS; empty when none does."""
 
 # Defaults, from the product brief: plugs and heartbeat every 30 s, 5 s after a wake-up,
 # three failed heartbeats in a row mean offline; < 2 W off, 2-15 W standby, > 30 W active;
 # electricity at 30 ct/kWh.
-DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
+DEFAULT_OPTIONS: Final[dict[str, float | int | str]] = {
     CONF_PLUG_POLL_INTERVAL: 30,
     CONF_HEARTBEAT_INTERVAL: 30,
     CONF_FAST_HEARTBEAT_INTERVAL: 5,
@@ -39,6 +50,7 @@ DEFAULT_OPTIONS: Final[dict[str, float | int]] = {
     CONF_STANDBY_MAX: 15.0,
     CONF_ACTIVE_ABOVE: 30.0,
     CONF_ENERGY_PRICE: 30.0,
+    CONF_NAS_PLUG: "",
 }
 
 # The NAS answers GET /api/health within milliseconds when it is up; 5 s is what the
@@ -51,3 +63,6 @@ SECRET_MIN_LENGTH: Final = 32
 SECRET_GENERATED_BYTES: Final = 36
 
 DEFAULT_HA_PORT: Final = 8123
+
+# Where plug discovery asks: every device on the local network.
+DISCOVERY_TARGET: Final = "255.255.255.255"

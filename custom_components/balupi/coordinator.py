@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, HEALTH_TIMEOUT, LOGGER
+from .const import CONF_MAC, CONF_MODEL, DOMAIN, HEALTH_TIMEOUT, LOGGER
+from .counters import PeriodCounter
 from .nas_client import NasError, NasHealth, fetch_health
+from .plug_flow import subentry_address
+from .plugs import PlugAuthError, PlugClient, PlugError, PlugReading
 from .settings import ConnectionSettings, Options
 
 type BaluPiConfigEntry = ConfigEntry[BaluPiData]
@@ -26,6 +30,17 @@ class BaluPiData:
     connection: ConnectionSettings
     options: Options
     heartbeat: NasHeartbeatCoordinator
+    plug_client: PlugClient | None = None
+    plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
+    """One coordinator per plug, by the plug's config subentry ID."""
+
+    @property
+    def nas_plug(self) -> PlugCoordinator | None:
+        """The coordinator of the plug that powers the NAS, if one is marked."""
+        for plug in self.plugs.values():
+            if plug.mac == self.options.nas_plug:
+                return plug
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +123,117 @@ class NasHeartbeatCoordinator(DataUpdateCoordinator[HeartbeatSample]):
             dr.async_get(self.hass).async_update_device(
                 self._nas_device_id, sw_version=version
             )
+
+
+def tapo_auth_issue_id(entry: ConfigEntry) -> str:
+    """ID of the repair issue raised when plugs reject the Tapo account."""
+    return f"tapo_auth_{entry.entry_id}"
+
+
+class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
+    """Polls one Tapo plug.
+
+    Every plug has its own coordinator, so a slow or dead plug delays nobody else's
+    values and goes unavailable alone. The energy counters it publishes never go
+    back except when the plug's own clock starts a new day or month.
+    """
+
+    config_entry: BaluPiConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: BaluPiConfigEntry,
+        client: PlugClient,
+        subentry: ConfigSubentry,
+        options: Options,
+    ) -> None:
+        """Poll the plug of ``subentry`` at the plug interval from the options."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} plug {subentry.title}",
+            update_interval=timedelta(seconds=options.plug_poll_interval),
+        )
+        self.subentry_id = subentry.subentry_id
+        self.title = subentry.title
+        self.mac: str = subentry.data[CONF_MAC]
+        self.model: str = subentry.data[CONF_MODEL]
+        self.address = subentry_address(subentry.data)
+        self.device_id: str | None = None
+        """The plug's device, once created; its firmware version follows the plug."""
+        self._client = client
+        self._today = PeriodCounter()
+        self._month = PeriodCounter()
+
+    async def _async_update_data(self) -> PlugReading:
+        try:
+            reading = await self._client.read(self.address)
+        except PlugAuthError as err:
+            self._raise_auth_issue()
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="tapo_auth",
+                translation_placeholders={"plug": self.title, "error": str(err)},
+            ) from err
+        except PlugError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="plug_unreachable",
+                translation_placeholders={"plug": self.title, "error": str(err)},
+            ) from err
+        ir.async_delete_issue(self.hass, DOMAIN, tapo_auth_issue_id(self.config_entry))
+        if (
+            self.device_id is not None
+            and reading.firmware is not None
+            and (self.data is None or self.data.firmware != reading.firmware)
+        ):
+            dr.async_get(self.hass).async_update_device(
+                self.device_id, sw_version=reading.firmware
+            )
+        return self.counted(reading)
+
+    async def async_set_on(self, on: bool) -> None:
+        """Switch the plug and publish its state; raise a translated error if it fails."""
+        try:
+            reading = await self._client.set_on(self.address, on)
+        except PlugAuthError as err:
+            self._raise_auth_issue()
+            self.config_entry.async_start_reauth(self.hass)
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="tapo_auth",
+                translation_placeholders={"plug": self.title, "error": str(err)},
+            ) from err
+        except PlugError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="plug_unreachable",
+                translation_placeholders={"plug": self.title, "error": str(err)},
+            ) from err
+        self.async_set_updated_data(self.counted(reading))
+
+    def counted(self, reading: PlugReading) -> PlugReading:
+        """Return the reading with its energy counters held monotonic per period."""
+        clock = reading.device_time
+        return replace(
+            reading,
+            energy_today=self._today.update(
+                reading.energy_today, clock.date() if clock else None
+            ),
+            energy_month=self._month.update(
+                reading.energy_month, (clock.year, clock.month) if clock else None
+            ),
+        )
+
+    def _raise_auth_issue(self) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            tapo_auth_issue_id(self.config_entry),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="tapo_auth",
+            translation_placeholders={"plug": self.title},
+        )

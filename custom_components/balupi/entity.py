@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import NasHeartbeatCoordinator
+from .coordinator import NasHeartbeatCoordinator, PlugCoordinator
 from .settings import ConnectionSettings
 
 
@@ -21,6 +22,45 @@ def nas_device_info(connection: ConnectionSettings) -> DeviceInfo:
         name="BaluHost NAS",
         configuration_url=connection.nas_url,
     )
+
+
+def hub_device_info(entry: ConfigEntry) -> DeviceInfo:
+    """Describe BaluPi itself (the Pi) as the device of the whole-home figures."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        manufacturer="BaluPi",
+        model="Raspberry Pi companion",
+        name="BaluPi",
+    )
+
+
+def plug_device_info(plug: PlugCoordinator) -> DeviceInfo:
+    """Describe a Tapo plug as a device; its MAC identifies it."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, plug.mac)},
+        connections={(CONNECTION_NETWORK_MAC, plug.mac)},
+        manufacturer="TP-Link",
+        model=plug.model,
+        name=plug.title,
+    )
+
+
+class BaluPiPlugEntity(CoordinatorEntity[PlugCoordinator]):
+    """An entity of one plug's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, plug: PlugCoordinator, description: EntityDescription) -> None:
+        """Attach the entity to the plug's device."""
+        super().__init__(plug)
+        self.entity_description = description
+        self._attr_unique_id = f"{plug.mac}_{description.key}"
+        self._attr_device_info = plug_device_info(plug)
+
+    @property
+    def available(self) -> bool:
+        """Available once the plug was read and while its polls succeed."""
+        return super().available and self.coordinator.data is not None
 
 
 class BaluPiNasEntity(CoordinatorEntity[NasHeartbeatCoordinator]):

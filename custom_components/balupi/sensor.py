@@ -1,9 +1,10 @@
-"""Sensors of BaluPi."""
+"""Sensors of BaluPi: the NAS's heartbeat, every plug, and whole-home figures."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -11,12 +12,24 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfPower,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.util import dt as dt_util
 
-from .coordinator import BaluPiConfigEntry, HeartbeatSample
-from .entity import BaluPiNasEntity
+from .coordinator import BaluPiConfigEntry, BaluPiData, HeartbeatSample, PlugCoordinator
+from .energy import NasPower, classify_nas_power, cost, month_estimate, total
+from .entity import BaluPiNasEntity, BaluPiPlugEntity, hub_device_info, nas_device_info
+from .plugs import PlugReading
 
 PARALLEL_UPDATES = 0
 
@@ -46,16 +59,171 @@ NAS_SENSORS: tuple[NasSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlugSensorDescription(SensorEntityDescription):
+    """A sensor read from one plug."""
+
+    value_fn: Callable[[PlugReading], float | None]
+
+
+PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
+    PlugSensorDescription(
+        key="power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=1,
+        value_fn=lambda reading: reading.power,
+    ),
+    PlugSensorDescription(
+        key="voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+        value_fn=lambda reading: reading.voltage,
+    ),
+    PlugSensorDescription(
+        key="current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+        value_fn=lambda reading: reading.current,
+    ),
+    PlugSensorDescription(
+        key="energy_today",
+        translation_key="energy_today",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda reading: reading.energy_today,
+    ),
+    PlugSensorDescription(
+        key="energy_month",
+        translation_key="energy_month",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda reading: reading.energy_month,
+    ),
+    PlugSensorDescription(
+        key="signal_strength",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda reading: reading.rssi,
+    ),
+)
+
+
+def _readings(data: BaluPiData) -> list[PlugReading]:
+    return [plug.data for plug in data.plugs.values() if plug.data is not None]
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return dt_util.start_of_local_day(now)
+
+
+def _start_of_month(now: datetime) -> datetime:
+    return dt_util.start_of_local_day(now.replace(day=1))
+
+
+def _cost_today(data: BaluPiData, now: datetime) -> float | None:
+    kwh = total(reading.energy_today for reading in _readings(data))
+    return None if kwh is None else cost(kwh, data.options.energy_price)
+
+
+def _cost_month(data: BaluPiData, now: datetime) -> float | None:
+    kwh = total(reading.energy_month for reading in _readings(data))
+    return None if kwh is None else cost(kwh, data.options.energy_price)
+
+
+def _cost_estimate(data: BaluPiData, now: datetime) -> float | None:
+    so_far = _cost_month(data, now)
+    return None if so_far is None else month_estimate(so_far, now)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubSensorDescription(SensorEntityDescription):
+    """A whole-home figure computed from all plugs."""
+
+    value_fn: Callable[[BaluPiData, datetime], float | None]
+    last_reset_fn: Callable[[datetime], datetime] | None = None
+    monetary: bool = False
+
+
+HUB_SENSORS: tuple[HubSensorDescription, ...] = (
+    HubSensorDescription(
+        key="total_power",
+        translation_key="total_power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=1,
+        value_fn=lambda data, now: total(r.power for r in _readings(data)),
+    ),
+    HubSensorDescription(
+        key="energy_cost_today",
+        translation_key="energy_cost_today",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        monetary=True,
+        value_fn=_cost_today,
+        last_reset_fn=_start_of_day,
+    ),
+    HubSensorDescription(
+        key="energy_cost_month",
+        translation_key="energy_cost_month",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        monetary=True,
+        value_fn=_cost_month,
+        last_reset_fn=_start_of_month,
+    ),
+    HubSensorDescription(
+        key="energy_cost_month_estimate",
+        translation_key="energy_cost_month_estimate",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=2,
+        monetary=True,
+        value_fn=_cost_estimate,
+    ),
+)
+
+NAS_POWER_STATE = SensorEntityDescription(
+    key="nas_power_state",
+    translation_key="nas_power_state",
+    device_class=SensorDeviceClass.ENUM,
+    options=[state.value for state in NasPower],
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BaluPiConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the NAS's sensors."""
-    coordinator = entry.runtime_data.heartbeat
+    """Add the NAS's, the plugs' and the whole-home sensors."""
+    data = entry.runtime_data
     async_add_entities(
-        NasSensor(coordinator, description) for description in NAS_SENSORS
+        NasSensor(data.heartbeat, description) for description in NAS_SENSORS
     )
+    for plug in data.plugs.values():
+        async_add_entities(
+            (PlugSensor(plug, description) for description in PLUG_SENSORS),
+            config_subentry_id=plug.subentry_id,
+        )
+    if data.plug_client is not None:
+        async_add_entities(HubSensor(entry, description) for description in HUB_SENSORS)
+    if (nas_plug := data.nas_plug) is not None:
+        async_add_entities([NasPowerStateSensor(entry, nas_plug)])
 
 
 class NasSensor(BaluPiNasEntity, SensorEntity):
@@ -67,3 +235,96 @@ class NasSensor(BaluPiNasEntity, SensorEntity):
     def native_value(self) -> float | None:
         """Return the value from the latest heartbeat."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class PlugSensor(BaluPiPlugEntity, SensorEntity):
+    """A sensor of a plug's device."""
+
+    entity_description: PlugSensorDescription
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the value from the plug's latest reading."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class HubSensor(SensorEntity):
+    """A figure over all plugs, updated whenever any plug reports."""
+
+    entity_description: HubSensorDescription
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self, entry: BaluPiConfigEntry, description: HubSensorDescription
+    ) -> None:
+        """Attach the sensor to BaluPi's own device."""
+        self.entity_description = description
+        self._data = entry.runtime_data
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        self._attr_device_info = hub_device_info(entry)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow every plug's updates."""
+        await super().async_added_to_hass()
+        if self.entity_description.monetary:
+            self._attr_native_unit_of_measurement = self.hass.config.currency
+        for plug in self._data.plugs.values():
+            self.async_on_remove(plug.async_add_listener(self._plug_updated))
+
+    @callback
+    def _plug_updated(self) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """Available while at least one plug has been read."""
+        return any(plug.data is not None for plug in self._data.plugs.values())
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the figure over the plugs read so far."""
+        return self.entity_description.value_fn(self._data, dt_util.now())
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Return when the period of a cost total began."""
+        if (reset := self.entity_description.last_reset_fn) is None:
+            return None
+        return reset(dt_util.now())
+
+
+class NasPowerStateSensor(CoordinatorEntity[PlugCoordinator], SensorEntity):
+    """The NAS's power state (off, standby, active), from the plug that powers it."""
+
+    _attr_has_entity_name = True
+    entity_description = NAS_POWER_STATE
+
+    def __init__(self, entry: BaluPiConfigEntry, plug: PlugCoordinator) -> None:
+        """Attach the sensor to the NAS device; read the NAS plug."""
+        super().__init__(plug)
+        self._options = entry.runtime_data.options
+        self._attr_unique_id = f"{entry.runtime_data.connection.nas_mac}_power_state"
+        self._attr_device_info = nas_device_info(entry.runtime_data.connection)
+        self._state: NasPower | None = None
+
+    @property
+    def available(self) -> bool:
+        """Available while the NAS plug reports its power."""
+        data = self.coordinator.data
+        return super().available and data is not None and data.power is not None
+
+    @property
+    def native_value(self) -> str | None:
+        """Return the power state; limits in between keep the previous one."""
+        data = self.coordinator.data
+        if data is None or data.power is None:
+            return None
+        self._state = classify_nas_power(
+            data.power,
+            self._state,
+            off_below=self._options.power_off_below,
+            standby_max=self._options.standby_max,
+            active_above=self._options.active_above,
+        )
+        return self._state.value

@@ -19,11 +19,14 @@ from .const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_NAS_IP,
     CONF_NAS_MAC,
+    CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
     CONF_STANDBY_MAX,
+    CONF_TAPO_PASSWORD,
+    CONF_TAPO_USERNAME,
     DEFAULT_OPTIONS,
 )
 
@@ -37,6 +40,9 @@ class ConnectionSettings:
     nas_mac: str
     pi_ip: str
     handshake_secret: str
+    tapo_username: str | None = None
+    tapo_password: str | None = None
+    """The TP-Link cloud account the plugs authenticate against (None: no plugs)."""
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ConnectionSettings:
@@ -47,6 +53,8 @@ class ConnectionSettings:
             nas_mac=data[CONF_NAS_MAC],
             pi_ip=data[CONF_PI_IP],
             handshake_secret=data[CONF_HANDSHAKE_SECRET],
+            tapo_username=data.get(CONF_TAPO_USERNAME),
+            tapo_password=data.get(CONF_TAPO_PASSWORD),
         )
 
 
@@ -64,6 +72,8 @@ class Options:
     active_above: float
     energy_price: float
     """Price of one kWh in cents of the configured currency."""
+    nas_plug: str
+    """MAC of the plug that powers the NAS, or "" when none does."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Options:
@@ -79,6 +89,7 @@ class Options:
             standby_max=float(merged[CONF_STANDBY_MAX]),
             active_above=float(merged[CONF_ACTIVE_ABOVE]),
             energy_price=float(merged[CONF_ENERGY_PRICE]),
+            nas_plug=str(merged[CONF_NAS_PLUG]),
         )
 
     def problems(self) -> list[str]:

@@ -96,3 +96,24 @@ def check_secret(value: str) -> str:
 def generate_secret() -> str:
     """Return a new secret in the form BaluHost generates: 48 URL-safe characters."""
     return secrets.token_urlsafe(SECRET_GENERATED_BYTES)
+
+
+def parse_plug_host(value: str) -> tuple[str, int | None]:
+    """Return (IP address, port or None) from ``IP`` or ``IP:port``.
+
+    A port is only needed for a plug reached through port forwarding (or a
+    simulator); plugs normally announce their port themselves.
+    """
+    text = value.strip()
+    host, port = text, None
+    if text.count(":") == 1:  # IPv4 with port; bare IPv6 has more colons
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"bad port in {text!r}")
+        port = int(port_text)
+    elif text.startswith("[") and "]:" in text:
+        host, _, port_text = text[1:].partition("]:")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"bad port in {text!r}")
+        port = int(port_text)
+    return normalize_ip(host), port

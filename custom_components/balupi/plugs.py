@@ -1,0 +1,348 @@
+"""Access to TP-Link Tapo P110/P115 plugs through python-kasa.
+
+Plain Python, no Home Assistant. One ``PlugClient`` holds the authenticated python-kasa
+devices of one Tapo account, cached by host: a plug is connected once and then only
+updated; after any error its connection is dropped and the next read connects afresh.
+Errors come out as ``PlugAuthError`` (the account was rejected) or
+``PlugUnreachableError`` (anything else on the way to the plug).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kasa import (
+    AuthenticationError,
+    Credentials,
+    Device,
+    DeviceConfig,
+    DeviceConnectionParameters,
+    Discover,
+    KasaException,
+    Module,
+)
+
+# Seconds python-kasa waits for one HTTP exchange with a plug. It retries timeouts up
+# to three times with a one-second pause, so one read is bounded separately below.
+REQUEST_TIMEOUT = 5
+# Seconds a whole read or switch may take, retries included. A dead plug must cost its
+# own poll this long at most, never the other plugs' polls.
+OPERATION_TIMEOUT = 12.0
+
+
+class PlugError(Exception):
+    """A plug could not be read or switched; ``str()`` says why, briefly."""
+
+
+class PlugAuthError(PlugError):
+    """The plug rejected the Tapo account (or speaks a protocol we cannot)."""
+
+
+class PlugUnreachableError(PlugError):
+    """The plug did not answer usably: offline, refused, timed out, garbled."""
+
+
+class PlugUnsupportedError(PlugError):
+    """The device answered, but it is not a plug that measures energy."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlugAddress:
+    """Where a plug is and how to speak to it (from discovery or a first connect)."""
+
+    host: str
+    connection: Mapping[str, Any]
+    """``DeviceConnectionParameters.to_dict()``: family, encryption, login version."""
+    port: int | None = None
+    """The HTTP port, when it is not the default of the connection type."""
+
+    @property
+    def key(self) -> str:
+        """What tells two plugs apart on the network (several may share an IP)."""
+        port = self.port or self.connection.get("http_port")
+        return self.host if port is None else f"{self.host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlugReading:
+    """Everything BaluPi reads from a plug in one update."""
+
+    mac: str
+    alias: str | None
+    model: str
+    firmware: str | None
+    is_on: bool
+    power: float | None
+    """W"""
+    voltage: float | None
+    """V"""
+    current: float | None
+    """A"""
+    energy_today: float | None
+    """kWh since the plug's local midnight."""
+    energy_month: float | None
+    """kWh since the first of the plug's local month."""
+    rssi: int | None
+    device_time: datetime | None
+    """The plug's own clock: its counters reset at its midnight, not ours."""
+
+
+def address_of(device: Device) -> PlugAddress:
+    """Return how to reach a connected or discovered device again."""
+    config = device.config
+    return PlugAddress(
+        host=config.host,
+        connection=config.connection_type.to_dict(),
+        port=config.port_override,
+    )
+
+
+def reading_of(device: Device) -> PlugReading:
+    """Read an updated python-kasa device into a ``PlugReading``."""
+    energy = device.modules.get(Module.Energy)
+    device_time: datetime | None
+    try:
+        device_time = device.time
+    except KasaException:
+        device_time = None
+    return PlugReading(
+        mac=device.mac.lower().replace("-", ":"),
+        alias=device.alias,
+        model=device.model,
+        firmware=device.hw_info.get("sw_ver"),
+        is_on=device.is_on,
+        power=_optional(lambda: energy.current_consumption) if energy else None,
+        voltage=_optional(lambda: energy.voltage) if energy else None,
+        current=_optional(lambda: energy.current) if energy else None,
+        energy_today=_optional(lambda: energy.consumption_today) if energy else None,
+        energy_month=(
+            _optional(lambda: energy.consumption_this_month) if energy else None
+        ),
+        rssi=device.rssi,
+        device_time=device_time,
+    )
+
+
+def _optional(read: Any) -> float | None:
+    """Return a module value, or None when python-kasa says the module failed."""
+    try:
+        value = read()
+    except KasaException:
+        return None
+    return None if value is None else float(value)
+
+
+class PlugClient:
+    """The plugs of one Tapo account, each connected once and updated after that."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        request_timeout: int = REQUEST_TIMEOUT,
+        operation_timeout: float = OPERATION_TIMEOUT,
+    ) -> None:
+        """Use ``credentials`` (the TP-Link cloud account) for every plug."""
+        self._credentials = credentials
+        self._request_timeout = request_timeout
+        self._operation_timeout = operation_timeout
+        self._devices: dict[str, Device] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def read(self, address: PlugAddress) -> PlugReading:
+        """Update the plug and return what it reports."""
+        async with self._operate(address) as device:
+            await device.update()
+            return reading_of(device)
+
+    async def set_on(self, address: PlugAddress, on: bool) -> PlugReading:
+        """Switch the plug on or off and return its state afterwards."""
+        async with self._operate(address) as device:
+            await device.set_state(on)
+            # python-kasa does not update its state after a command.
+            await device.update()
+            return reading_of(device)
+
+    async def forget(self, address: PlugAddress) -> None:
+        """Drop the connection to a plug (one that was removed)."""
+        async with self._lock(address.key):
+            await self._disconnect(address.key)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for key in list(self._devices):
+            await self._disconnect(key)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def _operate(self, address: PlugAddress) -> AsyncIterator[Device]:
+        """Give a connected device; translate and clean up after any failure."""
+        key = address.key
+        async with self._lock(key):
+            try:
+                async with asyncio.timeout(self._operation_timeout):
+                    device = self._devices.get(key)
+                    if device is None:
+                        device = await self._connect(address)
+                        self._devices[key] = device
+                    yield device
+            except AuthenticationError as err:
+                await self._disconnect(key)
+                raise PlugAuthError(f"Tapo account rejected: {err}") from err
+            except TimeoutError as err:
+                await self._disconnect(key)
+                raise PlugUnreachableError(
+                    f"no answer within {self._operation_timeout:g} s"
+                ) from err
+            except (KasaException, OSError) as err:
+                await self._disconnect(key)
+                raise PlugUnreachableError(_short(err)) from err
+
+    async def _connect(self, address: PlugAddress) -> Device:
+        config = DeviceConfig(
+            host=address.host,
+            timeout=self._request_timeout,
+            port_override=address.port,
+            credentials=self._credentials,
+            connection_type=DeviceConnectionParameters.from_dict(
+                dict(address.connection)
+            ),
+        )
+        # Device.connect updates the device once and closes it again on failure.
+        return await Device.connect(config=config)
+
+    async def _disconnect(self, key: str) -> None:
+        device = self._devices.pop(key, None)
+        if device is not None:
+            with contextlib.suppress(Exception):
+                await device.disconnect()
+
+
+async def probe_plug(
+    host: str,
+    credentials: Credentials,
+    *,
+    port: int | None = None,
+    discovery_timeout: float = 3,
+    request_timeout: int = REQUEST_TIMEOUT,
+) -> tuple[PlugAddress, PlugReading]:
+    """Find out how to speak to the plug at ``host`` and read it once.
+
+    Without a port, asks the plug over UDP first (it answers with its protocol and
+    port); where UDP is blocked, or for a plug behind a forwarded ``port``, tries
+    every protocol python-kasa knows over TCP.
+    """
+    device: Device | None = None
+    try:
+        if port is None:
+            try:
+                device = await Discover.discover_single(
+                    host,
+                    credentials=credentials,
+                    discovery_timeout=int(max(1, discovery_timeout)),
+                    timeout=request_timeout,
+                )
+            except TimeoutError:
+                device = None
+        if device is None and port is not None:
+            device = await _connect_klap(host, port, credentials, request_timeout)
+        if device is None:
+            device = await Discover.try_connect_all(
+                host, credentials=credentials, timeout=request_timeout, port=port
+            )
+        if device is None:
+            raise PlugUnreachableError(f"no Tapo plug answers at {host}")
+        await device.update()
+        _require_energy(device)
+        return address_of(device), reading_of(device)
+    except AuthenticationError as err:
+        raise PlugAuthError(f"Tapo account rejected: {err}") from err
+    except (KasaException, OSError) as err:
+        raise PlugUnreachableError(_short(err)) from err
+    finally:
+        if device is not None:
+            with contextlib.suppress(Exception):
+                await device.disconnect()
+
+
+# What current P110/P115 firmware speaks (library-apis §1.8).
+KLAP_V2 = {
+    "device_family": "SMART.TAPOPLUG",
+    "encryption_type": "KLAP",
+    "login_version": 2,
+    "https": False,
+}
+
+
+async def _connect_klap(
+    host: str, port: int, credentials: Credentials, timeout: int
+) -> Device | None:
+    """Connect with the protocol of current plug firmware, telling a wrong account.
+
+    python-kasa's try-everything connect cannot say why nothing worked; a direct
+    connect can, and it is what current firmware needs anyway.
+    """
+    config = DeviceConfig(
+        host=host,
+        timeout=timeout,
+        port_override=port,
+        credentials=credentials,
+        connection_type=DeviceConnectionParameters.from_dict(dict(KLAP_V2)),
+    )
+    try:
+        return await Device.connect(config=config)
+    except AuthenticationError:
+        raise
+    except KasaException:
+        return None
+
+
+async def discover_plugs(
+    credentials: Credentials,
+    *,
+    target: str = "255.255.255.255",
+    discovery_timeout: float = 5,
+    request_timeout: int = REQUEST_TIMEOUT,
+) -> list[tuple[PlugAddress, PlugReading]]:
+    """Find the energy-monitoring Tapo plugs on the network and read each once.
+
+    Devices that reject the account, that are not plugs with energy monitoring, or
+    that do not answer are left out; the user can still add a plug by its address.
+    """
+    devices = await Discover.discover(
+        target=target,
+        credentials=credentials,
+        discovery_timeout=int(max(1, discovery_timeout)),
+        timeout=request_timeout,
+    )
+    found: list[tuple[PlugAddress, PlugReading]] = []
+    for device in devices.values():
+        try:
+            await device.update()
+            _require_energy(device)
+            found.append((address_of(device), reading_of(device)))
+        except (KasaException, OSError, PlugError):
+            continue
+        finally:
+            with contextlib.suppress(Exception):
+                await device.disconnect()
+    return sorted(found, key=lambda item: item[0].host)
+
+
+def _require_energy(device: Device) -> None:
+    if Module.Energy not in device.modules:
+        raise PlugUnsupportedError(
+            f"{device.model} at {device.host} does not measure energy"
+        )
+
+
+def _short(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
