@@ -254,6 +254,8 @@ class TapoPlugSimulator:
         """Running energy counter (get_emeter_data energy_wh); never reset."""
         self.rssi = rssi
         self.latency = 0.0
+        self.wall_clock: Callable[[], float] = time.time
+        """The plug's own clock (Unix seconds): its counters reset at its midnight."""
         self.components: list[tuple[str, int]] = list(COMPONENTS)
         """What component_nego announces; drop energy_monitoring for a P100."""
         """Seconds the plug waits before answering every HTTP request."""
@@ -679,7 +681,7 @@ class TapoPlugSimulator:
         return {
             "region": TIME_REGION,
             "time_diff": TIME_DIFF_MINUTES,
-            "timestamp": int(time.time()),
+            "timestamp": int(self.wall_clock()),
         }
 
     def _get_energy_usage(self, _params: dict[str, Any]) -> dict[str, Any]:

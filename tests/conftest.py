@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import contextlib
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from kasa.httpclient import HttpClient
 from kasa.protocols import SmartProtocol
@@ -16,13 +17,21 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 # testing_config/custom_components package shadows ours ("Integration not found").
 import custom_components.balupi  # noqa: F401
 from custom_components.balupi.const import (
+    CONF_CONNECTION,
     CONF_HANDSHAKE_SECRET,
+    CONF_HOST,
+    CONF_MAC,
+    CONF_MODEL,
     CONF_NAS_IP,
     CONF_NAS_MAC,
+    CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
+    CONF_TAPO_PASSWORD,
+    CONF_TAPO_USERNAME,
     DEFAULT_OPTIONS,
     DOMAIN,
+    SUBENTRY_PLUG,
 )
 from custom_components.balupi.plugs import PlugAddress
 from simulators.baluhost import BaluHostSimulator
@@ -154,3 +163,49 @@ def plug_address(simulator: TapoPlugSimulator) -> PlugAddress:
             "http_port": simulator.port,
         },
     )
+
+
+def plug_subentry(simulator: TapoPlugSimulator) -> ConfigSubentryData:
+    """The config subentry that stores a simulated plug, as the flow would."""
+    address = plug_address(simulator)
+    return ConfigSubentryData(
+        data={
+            CONF_HOST: address.host,
+            CONF_CONNECTION: dict(address.connection),
+            CONF_MAC: simulator.mac.lower(),
+            CONF_MODEL: simulator.model,
+        },
+        subentry_type=SUBENTRY_PLUG,
+        title=simulator.alias,
+        unique_id=simulator.mac.lower(),
+    )
+
+
+@pytest.fixture
+def plug_entry(
+    nas: BaluHostSimulator, plugs: list[TapoPlugSimulator]
+) -> MockConfigEntry:
+    """A BaluPi entry with a Tapo account and the three plugs, the first one the NAS's."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"BaluHost {nas.host}",
+        unique_id=NAS_MAC,
+        data={
+            **entry_data(nas),
+            CONF_TAPO_USERNAME: TAPO_USERNAME,
+            CONF_TAPO_PASSWORD: TAPO_PASSWORD,
+        },
+        options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: plugs[0].mac.lower()},
+        subentries_data=[plug_subentry(plug) for plug in plugs],
+    )
+
+
+@pytest.fixture
+async def loaded_plug_entry(
+    hass: HomeAssistant, plug_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The entry with plugs, set up and every plug read once."""
+    plug_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return plug_entry

@@ -33,6 +33,8 @@ class BaluPiData:
     plug_client: PlugClient | None = None
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""
+    rejected_by: set[str] = field(default_factory=set)
+    """MACs of the plugs that rejected the Tapo account at their last read."""
 
     @property
     def nas_plug(self) -> PlugCoordinator | None:
@@ -183,7 +185,7 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
                 translation_key="plug_unreachable",
                 translation_placeholders={"plug": self.title, "error": str(err)},
             ) from err
-        ir.async_delete_issue(self.hass, DOMAIN, tapo_auth_issue_id(self.config_entry))
+        self._account_accepted()
         if (
             self.device_id is not None
             and reading.firmware is not None
@@ -227,7 +229,17 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
             ),
         )
 
+    def _account_accepted(self) -> None:
+        """Withdraw the repair issue once no plug rejects the account any more."""
+        rejected_by = self.config_entry.runtime_data.rejected_by
+        rejected_by.discard(self.mac)
+        if not rejected_by:
+            ir.async_delete_issue(
+                self.hass, DOMAIN, tapo_auth_issue_id(self.config_entry)
+            )
+
     def _raise_auth_issue(self) -> None:
+        self.config_entry.runtime_data.rejected_by.add(self.mac)
         ir.async_create_issue(
             self.hass,
             DOMAIN,

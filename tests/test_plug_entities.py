@@ -1,0 +1,268 @@
+"""Plugs in Home Assistant: entities, switching, offline plugs, reauth, counters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.balupi.const import DOMAIN
+from custom_components.balupi.coordinator import tapo_auth_issue_id
+from simulators.tapo import PlugMode, TapoPlugSimulator
+
+POLL = timedelta(seconds=30)
+
+
+def value(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+async def next_poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(POLL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_plug_entities_show_what_the_plugs_measure(
+    hass: HomeAssistant,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    assert float(value(hass, "sensor.nas_plug_power")) == pytest.approx(45.0)
+    assert float(value(hass, "sensor.nas_plug_voltage")) == pytest.approx(231.0)
+    assert float(value(hass, "sensor.nas_plug_current")) == pytest.approx(
+        0.195, abs=0.001
+    )
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
+    assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
+    assert value(hass, "switch.nas_plug") == STATE_ON
+    assert float(value(hass, "sensor.pi_power")) == pytest.approx(3.2)
+
+    energy = hass.states.get("sensor.nas_plug_energy_today")
+    assert energy is not None
+    assert energy.attributes["state_class"] == "total_increasing"
+    assert energy.attributes["unit_of_measurement"] == "kWh"
+    assert energy.attributes["device_class"] == "energy"
+
+    device = device_registry.async_get_device(
+        connections={(dr.CONNECTION_NETWORK_MAC, "48:22:54:00:00:03")}
+    )
+    assert device is not None
+    assert device.manufacturer == "TP-Link"
+    assert device.model == "P115"
+    assert device.name == "Pi"
+    assert device.sw_version == plugs[2].firmware
+    subentry = next(
+        s
+        for s in loaded_plug_entry.subentries.values()
+        if s.unique_id == "48:22:54:00:00:03"
+    )
+    assert device.config_entries_subentries[loaded_plug_entry.entry_id] == {
+        subentry.subentry_id
+    }
+
+    rssi = entity_registry.async_get("sensor.pi_signal_strength")
+    assert rssi is not None
+    assert rssi.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert rssi.unique_id == "48:22:54:00:00:03_signal_strength"
+
+
+async def test_whole_home_figures(
+    hass: HomeAssistant, loaded_plug_entry: MockConfigEntry
+) -> None:
+    """Total power, cost at 30 ct/kWh, and the NAS's power state from its plug."""
+    assert float(value(hass, "sensor.balupi_total_power")) == pytest.approx(52.2)
+    cost_today = hass.states.get("sensor.balupi_energy_cost_today")
+    assert cost_today is not None
+    assert float(cost_today.state) == pytest.approx((0.32 + 0.05 + 0.04) * 0.30)
+    assert cost_today.attributes["unit_of_measurement"] == hass.config.currency
+    assert cost_today.attributes["device_class"] == "monetary"
+    assert float(value(hass, "sensor.balupi_energy_cost_this_month")) == pytest.approx(
+        (9.1 + 1.5 + 1.2) * 0.30
+    )
+    estimate = float(value(hass, "sensor.balupi_energy_cost_month_estimate"))
+    assert estimate >= (9.1 + 1.5 + 1.2) * 0.30
+    assert value(hass, "sensor.baluhost_nas_power_state") == "active"
+
+
+async def test_nas_power_state_follows_its_plug(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    nas = plugs[0]
+    for watts, expected in (
+        (8.0, "standby"),
+        (22.0, "standby"),
+        (0.5, "off"),
+        (22.0, "off"),
+        (38.0, "active"),
+    ):
+        nas.power_w = watts
+        await next_poll(hass, freezer)
+        assert value(hass, "sensor.baluhost_nas_power_state") == expected, watts
+
+
+async def test_switching_a_plug(
+    hass: HomeAssistant,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    router = plugs[1]
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.router"}, blocking=True
+    )
+    assert router.is_on is False
+    assert value(hass, "switch.router") == STATE_OFF
+    assert float(value(hass, "sensor.router_power")) == 0
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.router"}, blocking=True
+    )
+    assert router.is_on is True
+    assert value(hass, "switch.router") == STATE_ON
+
+
+async def test_switching_an_offline_plug_says_so(
+    hass: HomeAssistant,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    await plugs[1].set_offline(PlugMode.REFUSED)
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            "switch", "turn_off", {"entity_id": "switch.router"}, blocking=True
+        )
+    assert raised.value.translation_key == "plug_unreachable"
+    assert raised.value.translation_placeholders is not None
+    assert raised.value.translation_placeholders["plug"] == "Router"
+
+
+async def test_offline_plug_is_unavailable_alone_and_logged_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.balupi")
+    router, pi = plugs[1], plugs[2]
+    await router.set_offline(PlugMode.REFUSED)
+    pi.power_w = 5.5
+    for _ in range(3):
+        await next_poll(hass, freezer)
+    assert value(hass, "sensor.router_power") == STATE_UNAVAILABLE
+    assert value(hass, "switch.router") == STATE_UNAVAILABLE
+    assert float(value(hass, "sensor.pi_power")) == pytest.approx(5.5)
+    # The whole-home figures go on with the plugs that answer and the last known
+    # energy of the one that does not.
+    assert float(value(hass, "sensor.balupi_total_power")) == pytest.approx(
+        45.0 + 5.5 + 4.0
+    )
+    went = [
+        r
+        for r in caplog.records
+        if "Router" in r.getMessage() and "recovered" not in r.getMessage()
+    ]
+    assert len(went) == 1, [r.getMessage() for r in went]
+
+    await router.set_offline(PlugMode.ONLINE)
+    for _ in range(2):
+        await next_poll(hass, freezer)
+    assert float(value(hass, "sensor.router_power")) == pytest.approx(4.0)
+    back = [
+        r
+        for r in caplog.records
+        if "Router" in r.getMessage() and "recovered" in r.getMessage()
+    ]
+    assert len(back) == 1
+
+
+async def test_rejected_account_starts_reauth_and_names_the_tapo_switch(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    nas = plugs[0]
+    nas.set_account("user@example.com", "changed-in-the-app")
+    nas.expire_sessions()
+    for _ in range(2):  # the first failure drops the connection, the reconnect tells
+        await next_poll(hass, freezer)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    issue = issue_registry.async_get_issue(
+        DOMAIN, tapo_auth_issue_id(loaded_plug_entry)
+    )
+    assert issue is not None
+    assert issue.translation_key == "tapo_auth"
+    assert issue.translation_placeholders == {"plug": "NAS plug"}
+
+    # Polling stops until the account is fixed; reauthenticating reloads the entry.
+    nas.set_account("user@example.com", "tapo-secret")
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"],
+        {"tapo_username": "user@example.com", "tapo_password": "tapo-secret"},
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["reason"] == "reauth_successful"
+    assert (
+        issue_registry.async_get_issue(DOMAIN, tapo_auth_issue_id(loaded_plug_entry))
+        is None
+    )
+    assert float(value(hass, "sensor.nas_plug_power")) == pytest.approx(45.0)
+
+
+async def test_mid_day_zero_is_held_and_the_plugs_midnight_resets(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    """A plug that comes back with 0 mid-day must not fake a reset in the statistics."""
+    nas = plugs[0]
+    nas.wall_clock = lambda: dt_util.utcnow().timestamp()
+    freezer.move_to("2026-11-26 12:00:00+00:00")
+    plug_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
+
+    nas.energy_today_wh = 0
+    await nas.set_offline(PlugMode.REFUSED)
+    await next_poll(hass, freezer)
+    await nas.set_offline(PlugMode.ONLINE)
+    await next_poll(hass, freezer)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
+
+    nas.energy_today_wh = 500
+    await next_poll(hass, freezer)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.5)
+
+    freezer.move_to("2026-11-27 00:00:10+01:00")  # the plug's midnight (Europe/Berlin)
+    nas.reset_day()
+    await next_poll(hass, freezer)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == 0
+    # The month counter did not reset: 1 December is still ahead.
+    assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
