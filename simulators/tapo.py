@@ -254,6 +254,8 @@ class TapoPlugSimulator:
         """Running energy counter (get_emeter_data energy_wh); never reset."""
         self.rssi = rssi
         self.latency = 0.0
+        self.failing_methods: set[str] = set()
+        """SMART methods that answer with an error (a plug whose firmware misbehaves)."""
         self.wall_clock: Callable[[], float] = time.time
         """The plug's own clock (Unix seconds): its counters reset at its midnight."""
         self.components: list[tuple[str, int]] = list(COMPONENTS)
@@ -606,6 +608,8 @@ class TapoPlugSimulator:
             _LOGGER.debug("Tapo simulator %s: unknown method %r", self.url, method)
             return {"error_code": UNKNOWN_METHOD_ERROR}
         self.method_calls[method] += 1
+        if method in self.failing_methods:
+            return {"error_code": PARAMS_ERROR}
         if not isinstance(params, dict):
             return {"error_code": PARAMS_ERROR}
         try:

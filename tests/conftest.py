@@ -8,6 +8,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from kasa.httpclient import HttpClient
 from kasa.protocols import SmartProtocol
 import pytest
@@ -209,3 +210,13 @@ async def loaded_plug_entry(
     assert await hass.config_entries.async_setup(plug_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     return plug_entry
+
+
+def device_with_mac(
+    registry: dr.DeviceRegistry, entry: MockConfigEntry, mac: str
+) -> dr.DeviceEntry | None:
+    """The entry's device with this MAC (async_get_device is deprecated in new HA)."""
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if (dr.CONNECTION_NETWORK_MAC, mac) in device.connections:
+            return device
+    return None

@@ -19,6 +19,7 @@ from custom_components.balupi.const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_NAS_IP,
     CONF_NAS_MAC,
+    CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
     CONF_POWER_OFF_BELOW,
@@ -29,6 +30,9 @@ from custom_components.balupi.const import (
 from simulators.baluhost import BaluHostSimulator, NasMode
 
 from .conftest import NAS_MAC, PI_IP, SECRET
+
+# The options an entry without plugs offers: all but the choice of the NAS plug.
+NUMBER_OPTIONS = {k: v for k, v in DEFAULT_OPTIONS.items() if k != CONF_NAS_PLUG}
 
 
 def user_input(nas: BaluHostSimulator, **changes: str) -> dict[str, str]:
@@ -58,6 +62,16 @@ async def submit(
     )
 
 
+async def without_plugs(
+    hass: HomeAssistant, result: FlowResult, answer: dict[str, Any] | None = None
+) -> FlowResult:
+    """Confirm the NAS page, then set BaluPi up without a Tapo account."""
+    result = await submit(hass, result, answer)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tapo"
+    return await submit(hass, result)
+
+
 async def test_user_flow_generates_a_secret_and_shows_it_once(
     hass: HomeAssistant, nas: BaluHostSimulator
 ) -> None:
@@ -74,7 +88,7 @@ async def test_user_flow_generates_a_secret_and_shows_it_once(
     assert placeholders["nas_url"] == nas.url
     assert placeholders["balupi_url"] == f"http://{PI_IP}:8123"
 
-    result = await submit(hass, result)
+    result = await without_plugs(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "BaluHost 127.0.0.1"
     assert result["data"] == {
@@ -85,6 +99,7 @@ async def test_user_flow_generates_a_secret_and_shows_it_once(
         CONF_HANDSHAKE_SECRET: secret,
     }
     assert result["options"] == DEFAULT_OPTIONS
+    assert not result["result"].subentries
     entry = result["result"]
     assert entry.unique_id == NAS_MAC
     assert entry.state is ConfigEntryState.LOADED
@@ -117,7 +132,7 @@ async def test_user_flow_normalizes_what_the_user_typed(
     )
     assert result["description_placeholders"] is not None
     assert result["description_placeholders"]["secret"] == SECRET
-    result = await submit(hass, result)
+    result = await without_plugs(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         CONF_NAS_URL: nas.url,
@@ -159,7 +174,7 @@ async def test_user_flow_field_errors_then_recovery(
 
     result = await submit(hass, result, user_input(nas))
     assert result["step_id"] == "nas_reachable"
-    assert (await submit(hass, result))["type"] is FlowResultType.CREATE_ENTRY
+    assert (await without_plugs(hass, result))["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_user_flow_reports_every_bad_field_at_once(
@@ -192,7 +207,7 @@ async def test_host_name_url_with_explicit_ip(
         hass, await start(hass), user_input(nas, nas_url=url, nas_ip="127.0.0.1")
     )
     assert result["step_id"] == "nas_reachable"
-    result = await submit(hass, result)
+    result = await without_plugs(hass, result)
     assert result["data"][CONF_NAS_URL] == url
     assert result["data"][CONF_NAS_IP] == "127.0.0.1"
 
@@ -211,7 +226,7 @@ async def test_unreachable_nas_can_be_saved_anyway(
     assert result["description_placeholders"]["error"] == "connection refused"
     assert len(result["description_placeholders"]["secret"]) == 48
 
-    result = await submit(hass, result, {"next_step_id": "finish"})
+    result = await without_plugs(hass, result, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_NAS_MAC] == NAS_MAC
 
@@ -236,7 +251,7 @@ async def test_probe_again_after_the_nas_woke_up(
     assert result["step_id"] == "nas_reachable"
     assert result["description_placeholders"] is not None
     assert result["description_placeholders"]["secret"] == secret, "same secret"
-    result = await submit(hass, result)
+    result = await without_plugs(hass, result)
     assert result["data"][CONF_HANDSHAKE_SECRET] == secret
 
 
@@ -392,7 +407,7 @@ async def test_options_flow_stores_typed_values_and_reloads(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
 
-    values = {**DEFAULT_OPTIONS, CONF_HEARTBEAT_INTERVAL: 60.0, CONF_ACTIVE_ABOVE: 40.5}
+    values = {**NUMBER_OPTIONS, CONF_HEARTBEAT_INTERVAL: 60.0, CONF_ACTIVE_ABOVE: 40.5}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], values
     )
@@ -425,13 +440,13 @@ async def test_options_flow_rejects_contradictions_then_recovers(
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {**DEFAULT_OPTIONS, **changes}
+        result["flow_id"], {**NUMBER_OPTIONS, **changes}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], dict(DEFAULT_OPTIONS)
+        result["flow_id"], dict(NUMBER_OPTIONS)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert loaded_entry.options == DEFAULT_OPTIONS

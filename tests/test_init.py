@@ -23,7 +23,7 @@ from custom_components.balupi.const import (
 )
 from simulators.baluhost import BaluHostSimulator, NasMode
 
-from .conftest import NAS_MAC
+from .conftest import NAS_MAC, device_with_mac
 
 REACHABLE = "binary_sensor.baluhost_nas_reachable"
 LATENCY = "sensor.baluhost_nas_heartbeat_latency"
@@ -51,9 +51,8 @@ async def test_setup_with_the_nas_up(
     assert state.state == STATE_ON
     assert state.attributes["device_class"] == "connectivity"
 
-    (device,) = dr.async_entries_for_config_entry(
-        device_registry, loaded_entry.entry_id
-    )
+    device = device_with_mac(device_registry, loaded_entry, NAS_MAC)
+    assert device is not None
     assert device.identifiers == {(DOMAIN, NAS_MAC)}
     assert device.connections == {(dr.CONNECTION_NETWORK_MAC, NAS_MAC)}
     assert device.manufacturer == "BaluHost"
@@ -168,9 +167,8 @@ async def test_device_version_follows_a_nas_update(
 ) -> None:
     nas.version = "1.17.0"
     await next_heartbeat(hass, freezer)
-    (device,) = dr.async_entries_for_config_entry(
-        device_registry, loaded_entry.entry_id
-    )
+    device = device_with_mac(device_registry, loaded_entry, NAS_MAC)
+    assert device is not None
     assert device.sw_version == "1.17.0"
 
 

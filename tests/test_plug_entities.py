@@ -26,6 +26,8 @@ from custom_components.balupi.const import DOMAIN
 from custom_components.balupi.coordinator import tapo_auth_issue_id
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
+from .conftest import device_with_mac
+
 POLL = timedelta(seconds=30)
 
 
@@ -64,22 +66,12 @@ async def test_plug_entities_show_what_the_plugs_measure(
     assert energy.attributes["unit_of_measurement"] == "kWh"
     assert energy.attributes["device_class"] == "energy"
 
-    device = device_registry.async_get_device(
-        connections={(dr.CONNECTION_NETWORK_MAC, "48:22:54:00:00:03")}
-    )
+    device = device_with_mac(device_registry, loaded_plug_entry, "48:22:54:00:00:03")
     assert device is not None
     assert device.manufacturer == "TP-Link"
     assert device.model == "P115"
     assert device.name == "Pi"
     assert device.sw_version == plugs[2].firmware
-    subentry = next(
-        s
-        for s in loaded_plug_entry.subentries.values()
-        if s.unique_id == "48:22:54:00:00:03"
-    )
-    assert device.config_entries_subentries[loaded_plug_entry.entry_id] == {
-        subentry.subentry_id
-    }
 
     rssi = entity_registry.async_get("sensor.pi_signal_strength")
     assert rssi is not None
@@ -266,3 +258,21 @@ async def test_mid_day_zero_is_held_and_the_plugs_midnight_resets(
     assert float(value(hass, "sensor.nas_plug_energy_today")) == 0
     # The month counter did not reset: 1 December is still ahead.
     assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
+
+
+async def test_switching_with_a_rejected_account_asks_for_it(
+    hass: HomeAssistant,
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    router = plugs[1]
+    router.set_account("user@example.com", "changed-in-the-app")
+    router.expire_sessions()
+    with pytest.raises(HomeAssistantError) as error:
+        await hass.services.async_call(
+            "switch", "turn_off", {"entity_id": "switch.router"}, blocking=True
+        )
+    assert error.value.translation_key == "tapo_auth"
+    assert router.is_on is True
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]

@@ -218,3 +218,31 @@ async def test_plug_without_energy_monitoring_is_refused(
     nas.components = [c for c in nas.components if c[0] != "energy_monitoring"]
     with pytest.raises(PlugUnsupportedError, match="does not measure energy"):
         await probe_plug("127.0.0.1", ACCOUNT, port=nas.port, request_timeout=1)
+
+
+async def test_probe_where_no_plug_answers_discovery(
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    """No UDP answer: python-kasa tries every protocol on the default ports."""
+    with pytest.raises(PlugUnreachableError, match="no Tapo plug answers"):
+        await probe_plug("127.0.0.1", ACCOUNT, discovery_timeout=1, request_timeout=1)
+
+
+async def test_probe_of_a_plug_too_slow_to_read(plugs: list[TapoPlugSimulator]) -> None:
+    nas = plugs[0]
+    await nas.start_discovery()
+    nas.latency = 1.5
+    with pytest.raises(PlugUnreachableError):
+        await probe_plug("127.0.0.1", ACCOUNT, discovery_timeout=1, request_timeout=1)
+
+
+async def test_energy_values_the_plug_cannot_give_are_unknown(
+    client: PlugClient, plugs: list[TapoPlugSimulator]
+) -> None:
+    """Firmware that fails get_emeter_data: the read works, the values are unknown."""
+    nas = plugs[0]
+    nas.failing_methods.add("get_emeter_data")
+    reading = await client.read(plug_address(nas))
+    assert reading.is_on is True
+    assert reading.voltage is None
+    assert reading.current is None

@@ -11,6 +11,7 @@ from custom_components.balupi.validation import (
     normalize_base_url,
     normalize_ip,
     normalize_mac,
+    parse_plug_host,
 )
 
 
@@ -113,3 +114,18 @@ def test_generated_secrets_are_long_url_safe_and_new() -> None:
         assert set(secret) <= set(
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
         )
+
+
+def test_plug_host_with_and_without_port() -> None:
+    assert parse_plug_host(" 192.168.178.40 ") == ("192.168.178.40", None)
+    assert parse_plug_host("192.168.178.40:8080") == ("192.168.178.40", 8080)
+    assert parse_plug_host("fd00::40") == ("fd00::40", None)
+    assert parse_plug_host("[fd00::40]:8080") == ("fd00::40", 8080)
+    for bad in (
+        "plug.local",
+        "192.168.178.40:0",
+        "192.168.178.40:x",
+        "[fd00::40]:70000",
+    ):
+        with pytest.raises(ValueError):  # noqa: PT011
+            parse_plug_host(bad)

@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from kasa import Credentials
 
-from .const import LOGGER, SUBENTRY_PLUG
+from .const import LOGGER
 from .coordinator import (
     BaluPiConfigEntry,
     BaluPiData,
@@ -15,6 +15,7 @@ from .coordinator import (
     PlugCoordinator,
 )
 from .entity import hub_device_info, nas_device_info, plug_device_info
+from .plug_flow import plug_subentries
 from .plugs import PlugClient
 from .settings import ConnectionSettings, Options
 
@@ -47,15 +48,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         )
         data.plug_client = client
         entry.async_on_unload(client.close)
-        for subentry in entry.subentries.values():
-            if subentry.subentry_type == SUBENTRY_PLUG:
-                plug = PlugCoordinator(hass, entry, client, subentry, options)
-                plug.device_id = devices.async_get_or_create(
-                    config_entry_id=entry.entry_id,
-                    config_subentry_id=subentry.subentry_id,
-                    **plug_device_info(plug),
-                ).id
-                data.plugs[subentry.subentry_id] = plug
+        for subentry in plug_subentries(entry):
+            plug = PlugCoordinator(hass, entry, client, subentry, options)
+            plug.device_id = devices.async_get_or_create(
+                config_entry_id=entry.entry_id,
+                config_subentry_id=subentry.subentry_id,
+                **plug_device_info(plug),
+            ).id
+            data.plugs[subentry.subentry_id] = plug
     entry.runtime_data = data
     await heartbeat.async_config_entry_first_refresh()
     for plug in data.plugs.values():
@@ -88,12 +88,8 @@ async def _async_reload_on_update(
     change of options or of the plug subentries needs a reload here.
     """
     running = entry.runtime_data
-    plugs = {
-        subentry_id
-        for subentry_id, subentry in entry.subentries.items()
-        if subentry.subentry_type == SUBENTRY_PLUG
-    }
-    if Options.from_options(entry.options) != running.options or (
-        running.plug_client is not None and plugs != set(running.plugs)
+    plugs = {subentry.subentry_id for subentry in plug_subentries(entry)}
+    if Options.from_options(entry.options) != running.options or plugs != set(
+        running.plugs
     ):
         await hass.config_entries.async_reload(entry.entry_id)

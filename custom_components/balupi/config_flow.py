@@ -68,6 +68,7 @@ from .plug_flow import (
     PlugSubentryFlow,
     find_plugs,
     plug_options,
+    plug_subentries,
     subentry_address,
 )
 from .plugs import PlugAuthError, PlugClient, PlugError
@@ -443,8 +444,7 @@ class BaluPiOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         plugs = [
             SelectOptionDict(value=subentry.data[CONF_MAC], label=subentry.title)
-            for subentry in self.config_entry.subentries.values()
-            if subentry.subentry_type == SUBENTRY_PLUG
+            for subentry in plug_subentries(self.config_entry)
         ]
         if user_input is not None:
             values: dict[str, Any] = {
@@ -483,9 +483,7 @@ async def _check_account(
     client = PlugClient(credentials)
     errors = {"base": "cannot_connect"}
     try:
-        for subentry in entry.subentries.values():
-            if subentry.subentry_type != SUBENTRY_PLUG:
-                continue
+        for subentry in plug_subentries(entry):
             try:
                 await client.read(subentry_address(subentry.data))
             except PlugAuthError:

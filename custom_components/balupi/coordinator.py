@@ -221,11 +221,9 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         clock = reading.device_time
         return replace(
             reading,
-            energy_today=self._today.update(
-                reading.energy_today, clock.date() if clock else None
-            ),
+            energy_today=self._today.update(reading.energy_today, clock.date()),
             energy_month=self._month.update(
-                reading.energy_month, (clock.year, clock.month) if clock else None
+                reading.energy_month, (clock.year, clock.month)
             ),
         )
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigSubentry,
     ConfigSubentryData,
     ConfigSubentryFlow,
     SubentryFlowResult,
@@ -94,6 +96,11 @@ class FoundPlug:
             title=self.reading.alias or self.reading.model,
             unique_id=self.reading.mac,
         )
+
+
+def plug_subentries(entry: ConfigEntry) -> list[ConfigSubentry]:
+    """The entry's plugs (its only kind of subentry so far)."""
+    return [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_PLUG]
 
 
 def subentry_address(data: Mapping[str, Any]) -> PlugAddress:
@@ -180,9 +187,9 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                             CONF_TAPO_PASSWORD: password,
                         },
                     )
-                if len(self._found) == 1:
+                if self._found and user_input.get(CONF_PLUG_HOST, "").strip():
                     return self._create(self._found[0])
-                if self._found:
+                if self._found:  # found by searching: let the user choose
                     return await self.async_step_pick()
         schema = vol.Schema({**({} if has_account else ACCOUNT_FIELDS), **HOST_FIELD})
         return self.async_show_form(
@@ -194,7 +201,7 @@ class PlugSubentryFlow(ConfigSubentryFlow):
     async def async_step_pick(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Choose one of several plugs found on the network."""
+        """Choose one of the plugs found on the network."""
         if user_input is not None:
             chosen = next(
                 p for p in self._found if p.reading.mac == user_input[CONF_PLUG]

@@ -88,8 +88,10 @@ class PlugReading:
     energy_month: float | None
     """kWh since the first of the plug's local month."""
     rssi: int | None
-    device_time: datetime | None
-    """The plug's own clock: its counters reset at its midnight, not ours."""
+    device_time: datetime
+    """The plug's own clock: its counters reset at its midnight, not ours.
+
+    python-kasa falls back to the local clock for a plug without a clock module."""
 
 
 def address_of(device: Device) -> PlugAddress:
@@ -105,11 +107,6 @@ def address_of(device: Device) -> PlugAddress:
 def reading_of(device: Device) -> PlugReading:
     """Read an updated python-kasa device into a ``PlugReading``."""
     energy = device.modules.get(Module.Energy)
-    device_time: datetime | None
-    try:
-        device_time = device.time
-    except KasaException:
-        device_time = None
     return PlugReading(
         mac=device.mac.lower().replace("-", ":"),
         alias=device.alias,
@@ -124,7 +121,7 @@ def reading_of(device: Device) -> PlugReading:
             _optional(lambda: energy.consumption_this_month) if energy else None
         ),
         rssi=device.rssi,
-        device_time=device_time,
+        device_time=device.time,
     )
 
 
@@ -167,11 +164,6 @@ class PlugClient:
             # python-kasa does not update its state after a command.
             await device.update()
             return reading_of(device)
-
-    async def forget(self, address: PlugAddress) -> None:
-        """Drop the connection to a plug (one that was removed)."""
-        async with self._lock(address.key):
-            await self._disconnect(address.key)
 
     async def close(self) -> None:
         """Close every connection."""

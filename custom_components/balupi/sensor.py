@@ -314,17 +314,29 @@ class NasPowerStateSensor(CoordinatorEntity[PlugCoordinator], SensorEntity):
         data = self.coordinator.data
         return super().available and data is not None and data.power is not None
 
+    async def async_added_to_hass(self) -> None:
+        """Classify the reading the plug already has."""
+        await super().async_added_to_hass()
+        self._classify()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._classify()
+        super()._handle_coordinator_update()
+
+    def _classify(self) -> None:
+        """Move the state on; readings between the limits keep the previous one."""
+        data = self.coordinator.data
+        if data is not None and data.power is not None:
+            self._state = classify_nas_power(
+                data.power,
+                self._state,
+                off_below=self._options.power_off_below,
+                standby_max=self._options.standby_max,
+                active_above=self._options.active_above,
+            )
+
     @property
     def native_value(self) -> str | None:
-        """Return the power state; limits in between keep the previous one."""
-        data = self.coordinator.data
-        if data is None or data.power is None:
-            return None
-        self._state = classify_nas_power(
-            data.power,
-            self._state,
-            off_below=self._options.power_off_below,
-            standby_max=self._options.standby_max,
-            active_above=self._options.active_above,
-        )
-        return self._state.value
+        """Return the NAS's power state."""
+        return None if self._state is None else self._state.value
