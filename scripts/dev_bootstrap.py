@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 
 CLIENT_ID = "http://127.0.0.1:8123/"
+TAPO_USERNAME = "user@example.com"  # what simulators.tapo accepts by default
+TAPO_PASSWORD = "tapo-secret"  # noqa: S105
 
 
 class BootstrapError(Exception):
@@ -124,10 +126,39 @@ async def login(
     return await token_from_code(session, base, result["result"])
 
 
+async def _post(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    body: dict[str, Any],
+    what: str,
+) -> Any:
+    async with session.post(
+        url, json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        return await _json(response, what)
+
+
+def _select_values(step: dict[str, Any], field: str) -> list[str]:
+    """The option values a select field of a flow form offers."""
+    for item in step["data_schema"]:
+        if item["name"] == field:
+            return [option["value"] for option in item["selector"]["select"]["options"]]
+    raise BootstrapError(f"no field {field!r} in {step}")
+
+
 async def add_balupi(
-    session: aiohttp.ClientSession, base: str, token: str, user_input: dict[str, str]
+    session: aiohttp.ClientSession,
+    base: str,
+    token: str,
+    user_input: dict[str, str],
+    plugs: list[str],
 ) -> str:
-    """Walk BaluPi's config flow over REST unless an entry exists; return its state."""
+    """Walk BaluPi's config flow over REST unless an entry exists; return what it did.
+
+    The first of ``plugs`` (``host:port``) is added at setup as the NAS's plug, the
+    others through the "Add Tapo plug" flow, exactly as a user would.
+    """
     headers = {"Authorization": f"Bearer {token}"}
     async with session.get(
         f"{base}/api/config/config_entries/entry", headers=headers
@@ -140,30 +171,70 @@ async def add_balupi(
             return "already set up and loaded"
 
     flow_url = f"{base}/api/config/config_entries/flow"
-    async with session.post(
-        flow_url,
-        json={"handler": "balupi", "show_advanced_options": False},
-        headers=headers,
-    ) as response:
-        step = await _json(response, "start BaluPi flow")
-    async with session.post(
-        f"{flow_url}/{step['flow_id']}", json=user_input, headers=headers
-    ) as response:
-        step = await _json(response, "BaluPi user step")
+    step = await _post(
+        session, flow_url, token, {"handler": "balupi"}, "start BaluPi flow"
+    )
+    step_url = f"{flow_url}/{step['flow_id']}"
+    step = await _post(session, step_url, token, user_input, "BaluPi user step")
     if step.get("errors"):
         raise BootstrapError(
             f"BaluPi rejected the development settings: {step['errors']}"
         )
-    answer: dict[str, str] = {}
-    if step["type"] == "menu":  # the NAS simulator did not answer: save anyway
-        answer = {"next_step_id": "finish"}
-    async with session.post(
-        f"{flow_url}/{step['flow_id']}", json=answer, headers=headers
-    ) as response:
-        step = await _json(response, "BaluPi confirmation")
+    # The NAS answered (form) or not (menu: save anyway).
+    answer = {"next_step_id": "finish"} if step["type"] == "menu" else {}
+    step = await _post(session, step_url, token, answer, "BaluPi NAS confirmation")
+    account = {"tapo_username": TAPO_USERNAME, "tapo_password": TAPO_PASSWORD}
+    if not plugs:
+        step = await _post(session, step_url, token, {}, "BaluPi without plugs")
+    else:
+        step = await _post(
+            session, step_url, token, {**account, "plug_host": plugs[0]}, "Tapo account"
+        )
+        if step.get("errors"):
+            raise BootstrapError(f"the NAS plug at {plugs[0]}: {step['errors']}")
+        macs = _select_values(step, "plugs")
+        step = await _post(
+            session, step_url, token, {"plugs": macs, "nas_plug": macs[0]}, "plugs"
+        )
     if step["type"] != "create_entry" or step["result"]["state"] != "loaded":
         raise BootstrapError(f"BaluPi flow ended with {step}")
-    return "added and loaded"
+    entry_id = step["result"]["entry_id"]
+    sub_url = f"{base}/api/config/config_entries/subentries/flow"
+    for plug in plugs[1:]:
+        sub = await _post(
+            session, sub_url, token, {"handler": [entry_id, "plug"]}, "add plug"
+        )
+        sub = await _post(
+            session, f"{sub_url}/{sub['flow_id']}", token, {"plug_host": plug}, plug
+        )
+        if sub["type"] != "create_entry":
+            raise BootstrapError(f"adding the plug at {plug} ended with {sub}")
+    return f"added and loaded with {len(plugs)} plugs"
+
+
+async def summary(
+    session: aiohttp.ClientSession, base: str, token: str, expect_plugs: bool
+) -> str:
+    """Read BaluPi's key states back through the REST API, waiting for the plugs."""
+    wanted = ["binary_sensor.baluhost_nas_reachable"]
+    if expect_plugs:
+        wanted += ["sensor.balupi_total_power", "sensor.baluhost_nas_power_state"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(30):
+        async with session.get(f"{base}/api/states", headers=headers) as response:
+            states = {s["entity_id"]: s for s in await _json(response, "states")}
+        found = [states.get(entity_id) for entity_id in wanted]
+        if all(
+            s is not None and s["state"] not in ("unknown", "unavailable")
+            for s in found
+        ):
+            return ", ".join(
+                f"{s['entity_id']}={s['state']}{s['attributes'].get('unit_of_measurement', '')}"
+                for s in found
+                if s is not None
+            )
+        await asyncio.sleep(1)
+    raise BootstrapError(f"BaluPi's entities did not report: {found}")
 
 
 async def main() -> int:
@@ -175,6 +246,13 @@ async def main() -> int:
     parser.add_argument("--nas-url", default="http://127.0.0.1:18000")
     parser.add_argument("--nas-mac", default="02:ba:10:00:00:01")
     parser.add_argument("--pi-ip", default="127.0.0.1")
+    parser.add_argument(
+        "--plug",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a simulated Tapo plug to add; the first one powers the NAS",
+    )
     parser.add_argument("--timeout", type=float, default=180)
     parser.add_argument(
         "--prepare",
@@ -204,10 +282,13 @@ async def main() -> int:
             args.base,
             token,
             {"nas_url": args.nas_url, "nas_mac": args.nas_mac, "pi_ip": args.pi_ip},
+            args.plug,
         )
+        states = await summary(session, args.base, token, bool(args.plug))
     print(f"Home Assistant: {args.base}")
     print(f"Login:          {args.username} / {args.password}")
     print(f"BaluPi:         {balupi}, NAS simulator at {args.nas_url}")
+    print(f"States:         {states}")
     return 0
 
 

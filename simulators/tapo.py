@@ -903,10 +903,18 @@ async def _serve(args: argparse.Namespace) -> None:
             await plugs[0].start_discovery()
             sys.stdout.write(f"discovery on udp {args.host}:{DISCOVERY_PORT}\n")
         sys.stdout.flush()
-        await asyncio.Event().wait()
+        # The energy counters grow in real time, as a plug's do.
+        while True:
+            await asyncio.sleep(ENERGY_TICK)
+            for plug in plugs:
+                plug.run_for(ENERGY_TICK)
     finally:
         for plug in plugs:
             await plug.stop()
+
+
+ENERGY_TICK = 5.0
+"""Seconds between the command line plugs' energy counter updates."""
 
 
 def main() -> None:
