@@ -8,17 +8,18 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_HANDSHAKE_SECRET
+from .const import CONF_HANDSHAKE_SECRET, CONF_TAPO_PASSWORD, CONF_TAPO_USERNAME
 from .coordinator import BaluPiConfigEntry
 
-TO_REDACT = {CONF_HANDSHAKE_SECRET}
+TO_REDACT = {CONF_HANDSHAKE_SECRET, CONF_TAPO_PASSWORD, CONF_TAPO_USERNAME}
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: BaluPiConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry's settings and the latest heartbeat."""
-    sample = entry.runtime_data.heartbeat.data
+    """Return the entry's settings, the latest heartbeat and every plug's state."""
+    data = entry.runtime_data
+    sample = data.heartbeat.data
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -30,4 +31,26 @@ async def async_get_config_entry_diagnostics(
             "error": sample.error,
             "health": asdict(sample.health) if sample.health is not None else None,
         },
+        "plugs": [
+            {
+                "title": plug.title,
+                "model": plug.model,
+                "address": plug.address.key,
+                "connection": dict(plug.address.connection),
+                "last_update_success": plug.last_update_success,
+                "last_exception": repr(plug.last_exception)
+                if plug.last_exception
+                else None,
+                "reading": (
+                    {
+                        **asdict(plug.data),
+                        "device_time": plug.data.device_time.isoformat(),
+                    }
+                    if plug.data is not None
+                    else None
+                ),
+            }
+            for plug in data.plugs.values()
+        ],
+        "plugs_rejecting_the_account": sorted(data.rejected_by),
     }
