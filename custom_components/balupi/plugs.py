@@ -5,6 +5,11 @@ devices of one Tapo account, cached by host: a plug is connected once and then o
 updated; after any error its connection is dropped and the next read connects afresh.
 Errors come out as ``PlugAuthError`` (the account was rejected) or
 ``PlugUnreachableError`` (anything else on the way to the plug).
+
+No HTTP session is injected: python-kasa needs a cookie jar that accepts cookies from
+IP addresses and clears it before every request, which rules out Home Assistant's
+shared session; the session python-kasa makes for each plug has that jar, and it is
+closed with the plug's connection.
 """
 
 from __future__ import annotations
