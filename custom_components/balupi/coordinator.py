@@ -163,6 +163,8 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         self.mac: str = subentry.data[CONF_MAC]
         self.model: str = subentry.data[CONF_MODEL]
         self.address = subentry_address(subentry.data)
+        self.asked = False
+        """Whether the plug has been asked at least once (answered or not)."""
         self.device_id: str | None = None
         """The plug's device, once created; its firmware version follows the plug."""
         self._client = client
@@ -171,7 +173,24 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
 
     async def _async_update_data(self) -> PlugReading:
         try:
-            reading = await self._client.read(self.address)
+            reading = await self._read()
+        finally:
+            self.asked = True
+        self._account_accepted()
+        if (
+            self.device_id is not None
+            and reading.firmware is not None
+            and (self.data is None or self.data.firmware != reading.firmware)
+        ):
+            dr.async_get(self.hass).async_update_device(
+                self.device_id, sw_version=reading.firmware
+            )
+        return self.counted(reading)
+
+    async def _read(self) -> PlugReading:
+        """Read the plug; turn its errors into what the coordinator understands."""
+        try:
+            return await self._client.read(self.address)
         except PlugAuthError as err:
             self._raise_auth_issue()
             raise ConfigEntryAuthFailed(
@@ -185,16 +204,6 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
                 translation_key="plug_unreachable",
                 translation_placeholders={"plug": self.title, "error": str(err)},
             ) from err
-        self._account_accepted()
-        if (
-            self.device_id is not None
-            and reading.firmware is not None
-            and (self.data is None or self.data.firmware != reading.firmware)
-        ):
-            dr.async_get(self.hass).async_update_device(
-                self.device_id, sw_version=reading.firmware
-            )
-        return self.counted(reading)
 
     async def async_set_on(self, on: bool) -> None:
         """Switch the plug and publish its state; raise a translated error if it fails."""

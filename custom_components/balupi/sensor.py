@@ -125,14 +125,6 @@ def _readings(data: BaluPiData) -> list[PlugReading]:
     return [plug.data for plug in data.plugs.values() if plug.data is not None]
 
 
-def _start_of_day(now: datetime) -> datetime:
-    return dt_util.start_of_local_day(now)
-
-
-def _start_of_month(now: datetime) -> datetime:
-    return dt_util.start_of_local_day(now.replace(day=1))
-
-
 def _cost_today(data: BaluPiData, now: datetime) -> float | None:
     kwh = total(reading.energy_today for reading in _readings(data))
     return None if kwh is None else cost(kwh, data.options.energy_price)
@@ -153,10 +145,12 @@ class HubSensorDescription(SensorEntityDescription):
     """A whole-home figure computed from all plugs."""
 
     value_fn: Callable[[BaluPiData, datetime], float | None]
-    last_reset_fn: Callable[[datetime], datetime] | None = None
     monetary: bool = False
 
 
+# The costs have no state class: they follow the plugs' day and month, which need not
+# be Home Assistant's, so they cannot give the recorder a clean last_reset. The Energy
+# dashboard computes costs from the energy sensors and the price itself.
 HUB_SENSORS: tuple[HubSensorDescription, ...] = (
     HubSensorDescription(
         key="total_power",
@@ -171,21 +165,17 @@ HUB_SENSORS: tuple[HubSensorDescription, ...] = (
         key="energy_cost_today",
         translation_key="energy_cost_today",
         device_class=SensorDeviceClass.MONETARY,
-        state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         monetary=True,
         value_fn=_cost_today,
-        last_reset_fn=_start_of_day,
     ),
     HubSensorDescription(
         key="energy_cost_month",
         translation_key="energy_cost_month",
         device_class=SensorDeviceClass.MONETARY,
-        state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         monetary=True,
         value_fn=_cost_month,
-        last_reset_fn=_start_of_month,
     ),
     HubSensorDescription(
         key="energy_cost_month_estimate",
@@ -278,20 +268,20 @@ class HubSensor(SensorEntity):
 
     @property
     def available(self) -> bool:
-        """Available while at least one plug has been read."""
-        return any(plug.data is not None for plug in self._data.plugs.values())
+        """Available once every plug was asked and at least one answered.
+
+        Summing the plugs as their first readings trickle in would record too low a
+        total (and minimum) for the hour Home Assistant started in.
+        """
+        plugs = self._data.plugs.values()
+        return all(plug.asked for plug in plugs) and any(
+            plug.data is not None for plug in plugs
+        )
 
     @property
     def native_value(self) -> float | None:
         """Return the figure over the plugs read so far."""
         return self.entity_description.value_fn(self._data, dt_util.now())
-
-    @property
-    def last_reset(self) -> datetime | None:
-        """Return when the period of a cost total began."""
-        if (reset := self.entity_description.last_reset_fn) is None:
-            return None
-        return reset(dt_util.now())
 
 
 class NasPowerStateSensor(CoordinatorEntity[PlugCoordinator], SensorEntity):

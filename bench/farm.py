@@ -1,0 +1,240 @@
+"""Simulated Tapo plugs (and a BaluHost NAS) in a process of their own.
+
+On a real network the plugs are separate devices. Run in the measuring process, the
+simulators' encryption and JSON work would share its event loop and show up as the
+poller's cost, and in a measured Home Assistant they would add to its memory. So they
+run here, in a child process that the benchmark drives over its stdin and stdout,
+one JSON object per line:
+
+* on start it prints ``{"plugs": [port, ...], "nas": port or null}``;
+* ``{"op": "mode", "plug": i, "mode": "silent"}`` switches plug ``i`` (a
+  ``simulators.tapo.PlugMode``) and answers ``{"ok": true}``;
+* ``{"op": "stats"}`` answers ``{"requests": [...], "handshakes": [...]}`` per plug;
+* end of input stops every simulator and the process.
+
+``python -m bench.farm --count 50 --latency 0.05`` runs one by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+from dataclasses import dataclass
+import json
+import logging
+import sys
+from typing import Any
+
+from custom_components.balupi.plugs import PlugAddress
+from simulators.baluhost import BaluHostSimulator
+from simulators.tapo import PlugMode, TapoPlugSimulator
+
+from .common import ROOT, TAPO_PASSWORD, TAPO_USERNAME, BenchError, python_env
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 60.0
+"""Seconds the farm may take to start its simulators."""
+REPLY_TIMEOUT = 30.0
+"""Seconds the farm may take to answer a command."""
+
+
+@dataclass(frozen=True, slots=True)
+class FarmStats:
+    """What the simulated plugs have served so far, per plug."""
+
+    requests: list[int]
+    """Decrypted SMART requests (one HTTP exchange each, a batch counts once)."""
+    handshakes: list[int]
+    """KLAP handshakes (two HTTP exchanges each)."""
+
+
+class Farm:
+    """The benchmark's side of a running farm process."""
+
+    def __init__(
+        self, process: asyncio.subprocess.Process, ports: list[int], nas: int | None
+    ) -> None:
+        """Drive ``process``, whose plugs listen on ``ports``."""
+        self._process = process
+        self.ports = ports
+        self.nas_port = nas
+        self._lock = asyncio.Lock()
+
+    @property
+    def nas_url(self) -> str:
+        """Base URL of the simulated NAS."""
+        if self.nas_port is None:
+            raise BenchError("the farm was started without a NAS")
+        return f"http://{HOST}:{self.nas_port}"
+
+    def plug_hosts(self) -> list[str]:
+        """Every plug as ``host:port``, as a user types it into BaluPi's flow."""
+        return [f"{HOST}:{port}" for port in self.ports]
+
+    def plug_address(self, index: int) -> PlugAddress:
+        """How python-kasa reaches plug ``index``: KLAP v2 over HTTP on its port."""
+        return PlugAddress(
+            host=HOST,
+            connection={
+                "device_family": "SMART.TAPOPLUG",
+                "encryption_type": "KLAP",
+                "login_version": 2,
+                "https": False,
+                "http_port": self.ports[index],
+            },
+        )
+
+    async def set_mode(self, index: int, mode: PlugMode) -> None:
+        """Switch plug ``index`` online, refused or silent."""
+        await self._command({"op": "mode", "plug": index, "mode": mode.value})
+
+    async def stats(self) -> FarmStats:
+        """Read the plugs' request and handshake counters."""
+        reply = await self._command({"op": "stats"})
+        return FarmStats(requests=reply["requests"], handshakes=reply["handshakes"])
+
+    async def _command(self, command: dict[str, Any]) -> dict[str, Any]:
+        stdin = self._process.stdin
+        if stdin is None:
+            raise BenchError("the farm has no input pipe")
+        async with self._lock:
+            stdin.write(json.dumps(command).encode() + b"\n")
+            await stdin.drain()
+            reply = await _read_reply(self._process, REPLY_TIMEOUT)
+        if "error" in reply:
+            raise BenchError(f"farm: {reply['error']}")
+        return reply
+
+
+@contextlib.asynccontextmanager
+async def running_farm(
+    count: int, *, latency: float, nas: bool = False
+) -> AsyncIterator[Farm]:
+    """Start ``count`` simulated plugs (and a NAS) in a child process."""
+    args = ["--count", str(count), "--latency", str(latency)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.farm",
+        *args,
+        *(["--nas"] if nas else []),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=python_env(),
+    )
+    try:
+        hello = await _read_reply(process, START_TIMEOUT)
+        yield Farm(process, hello["plugs"], hello["nas"])
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()  # end of input: the farm stops its simulators
+        try:
+            await asyncio.wait_for(process.wait(), 15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _read_reply(
+    process: asyncio.subprocess.Process, timeout: float
+) -> dict[str, Any]:
+    if process.stdout is None:
+        raise BenchError("the farm has no output pipe")
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout)
+    except TimeoutError as err:
+        raise BenchError(f"the farm did not answer in {timeout:g} s") from err
+    if not line:
+        raise BenchError(f"the farm process ended (exit code {process.returncode})")
+    reply: dict[str, Any] = json.loads(line)
+    return reply
+
+
+# -- the farm process ------------------------------------------------------------------
+
+
+def _plug(index: int, latency: float) -> TapoPlugSimulator:
+    number = index + 1
+    plug = TapoPlugSimulator(
+        host=HOST,
+        alias=f"Bench plug {number}",
+        mac=f"48:22:54:10:{number >> 8:02X}:{number & 0xFF:02X}",
+        username=TAPO_USERNAME,
+        password=TAPO_PASSWORD,
+        power_w=5.0 + number % 40,
+    )
+    plug.latency = latency
+    return plug
+
+
+def _answer(reply: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
+
+
+async def _handle(plugs: list[TapoPlugSimulator], command: dict[str, Any]) -> None:
+    op = command.get("op")
+    if op == "stats":
+        _answer(
+            {
+                "requests": [plug.requests for plug in plugs],
+                "handshakes": [plug.handshakes for plug in plugs],
+            }
+        )
+    elif op == "mode":
+        await plugs[int(command["plug"])].set_offline(PlugMode(command["mode"]))
+        _answer({"ok": True})
+    else:
+        _answer({"error": f"unknown command {command!r}"})
+
+
+async def _serve(count: int, latency: float, with_nas: bool) -> None:
+    plugs = [_plug(index, latency) for index in range(count)]
+    nas = BaluHostSimulator(HOST) if with_nas else None
+    loop = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(commands), sys.stdin
+    )
+    try:
+        for plug in plugs:
+            await plug.start()
+        if nas is not None:
+            await nas.start()
+        _answer(
+            {
+                "plugs": [plug.port for plug in plugs],
+                "nas": nas.port if nas is not None else None,
+            }
+        )
+        while line := await commands.readline():
+            try:
+                await _handle(plugs, json.loads(line))
+            except (ValueError, KeyError, IndexError, TypeError) as err:
+                _answer({"error": f"{type(err).__name__}: {err}"})
+    finally:
+        for plug in plugs:
+            await plug.stop()
+        if nas is not None:
+            await nas.stop()
+
+
+def main() -> None:
+    """Serve simulated plugs until the input ends."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1, help="number of plugs")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before every answer"
+    )
+    parser.add_argument("--nas", action="store_true", help="also a BaluHost NAS")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.count, args.latency, args.nas))
+
+
+if __name__ == "__main__":
+    main()
