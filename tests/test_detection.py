@@ -1,0 +1,76 @@
+"""Dual detection: each row of the heartbeat-and-plug table (plain module)."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.balupi.detection import Evidence, ask_health_endpoint, judge
+from custom_components.balupi.energy import NasPower
+from custom_components.balupi.nas_state import NasState
+
+ON, STANDBY, OFF = NasPower.ACTIVE, NasPower.STANDBY, NasPower.OFF
+S = NasState
+
+
+@pytest.mark.parametrize(
+    ("state", "http_ok", "failures", "power", "expected"),
+    [
+        # Health endpoint answered: online, whatever the plug says.
+        (S.OFFLINE, True, 0, None, S.ONLINE),
+        (S.BOOTING, True, 0, STANDBY, S.ONLINE),
+        (S.UNKNOWN, True, 0, ON, S.ONLINE),
+        # Plug below the off limit: offline at once, one failure is enough.
+        (S.ONLINE, False, 1, OFF, S.OFFLINE),
+        (S.ONLINE, None, 0, OFF, S.OFFLINE),
+        (S.BOOTING, False, 1, OFF, S.OFFLINE),
+        # Plug in standby: asleep, so offline, without asking the NAS...
+        (S.ONLINE, None, 0, STANDBY, S.OFFLINE),
+        (S.ONLINE, False, 1, STANDBY, S.OFFLINE),
+        # ...but not while it boots.
+        (S.BOOTING, False, 5, STANDBY, None),
+        # Fewer failures than the threshold: nothing yet.
+        (S.ONLINE, False, 2, None, None),
+        (S.ONLINE, False, 2, ON, None),
+        # Threshold reached, plug at full power: service down, hardware on.
+        (S.ONLINE, False, 3, ON, None),
+        # Threshold reached, no plug to ask: offline.
+        (S.ONLINE, False, 3, None, S.OFFLINE),
+        (S.UNKNOWN, False, 3, None, S.OFFLINE),
+        # Booting without a plug: the boot timeout decides.
+        (S.BOOTING, False, 9, None, None),
+    ],
+)
+def test_dual_detection_table(
+    state: NasState,
+    http_ok: bool | None,
+    failures: int,
+    power: NasPower | None,
+    expected: NasState | None,
+) -> None:
+    verdict = judge(state, Evidence(http_ok, failures, power), failure_threshold=3)
+    assert verdict.state is expected
+    assert verdict.reason
+
+
+def test_reasons_say_why() -> None:
+    verdict = judge(S.ONLINE, Evidence(False, 3, ON), failure_threshold=3)
+    assert "service is down" in verdict.reason
+    verdict = judge(S.ONLINE, Evidence(False, 3, None), failure_threshold=3)
+    assert verdict.reason == "no answer from the health endpoint 3 times"
+
+
+@pytest.mark.parametrize(
+    ("state", "power", "spare", "ask"),
+    [
+        (S.ONLINE, STANDBY, True, False),
+        (S.OFFLINE, OFF, True, False),
+        (S.ONLINE, ON, True, True),
+        (S.ONLINE, None, True, True),
+        (S.BOOTING, STANDBY, True, True),
+        (S.ONLINE, STANDBY, False, True),
+    ],
+)
+def test_a_sleeping_nas_is_not_woken_by_health_checks(
+    state: NasState, power: NasPower | None, spare: bool, ask: bool
+) -> None:
+    assert ask_health_endpoint(state, power, spare_sleeping_nas=spare) is ask
