@@ -15,14 +15,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import contextlib
 from enum import StrEnum
 import logging
 import socket
+from typing import Any, Protocol
 
 from aiohttp import web
 
 BALUHOST_VERSION = "1.16.2"
+
+
+# What a BaluHost NAS draws: running, in soft sleep, and switched off.
+ACTIVE_W = 45.0
+STANDBY_W = 8.0
+OFF_W = 0.5
+
+
+class SupportsPower(Protocol):
+    """A simulated plug whose power reading the NAS sets."""
+
+    power_w: float
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, received: Callable[[bytes], None]) -> None:
+        self._received = received
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self._received(data)
 
 
 class NasMode(StrEnum):
@@ -37,10 +59,21 @@ class NasMode(StrEnum):
 class BaluHostSimulator:
     """One simulated NAS on ``host``, on a fixed port that survives mode changes."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, mac: str = "aa:bb:cc:00:11:22"
+    ) -> None:
         """Prepare a NAS on ``host``; port 0 picks a free port at start."""
         self.host = host
         self.port = port
+        self.mac = mac
+        self.boot_time = 1.0
+        """Seconds from a Wake-on-LAN packet to the health endpoint answering."""
+        self.plug: SupportsPower | None = None
+        """The simulated plug the NAS hangs on; its power follows the NAS."""
+        self.wol_packets = 0
+        """Magic packets for this NAS's MAC that reached it."""
+        self._wol: asyncio.DatagramTransport | None = None
+        self._booting: asyncio.Task[None] | None = None
         self.version = BALUHOST_VERSION
         self.latency = 0.0
         """Seconds the NAS waits before answering a request."""
@@ -74,6 +107,10 @@ class BaluHostSimulator:
 
     async def stop(self) -> None:
         """Stop serving and release the port."""
+        if self._wol is not None:
+            self._wol.close()
+        if self._booting is not None:
+            self._booting.cancel()
         self._woken.set()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -97,6 +134,51 @@ class BaluHostSimulator:
             # Release requests that a silent NAS was holding; they see the new mode.
             self._woken.set()
             self._woken = asyncio.Event()
+
+    async def power(self, watts: float) -> None:
+        """Set what the NAS draws from its plug."""
+        if self.plug is not None:
+            self.plug.power_w = watts
+
+    async def sleep(self) -> None:
+        """BaluHost's soft sleep: the API does not answer, the plug reads standby."""
+        await self.set_mode(NasMode.SILENT)
+        await self.power(STANDBY_W)
+
+    async def shut_down(self) -> None:
+        """Power off: nothing answers (no host to reset connections), under 1 W."""
+        await self.set_mode(NasMode.SILENT)
+        await self.power(OFF_W)
+
+    async def run(self) -> None:
+        """Up and answering, at full power."""
+        await self.power(ACTIVE_W)
+        await self.set_mode(NasMode.UP)
+
+    async def listen_for_wake_on_lan(self, port: int = 0) -> int:
+        """Boot ``boot_time`` seconds after a magic packet for ``mac`` arrives.
+
+        Listens on UDP ``(host, port)``; returns the port (0 picks a free one).
+        """
+        expected = b"\xff" * 6 + bytes.fromhex(self.mac.replace(":", "")) * 16
+        loop = asyncio.get_running_loop()
+
+        def received(data: bytes) -> None:
+            if data[:102] == expected:
+                self.wol_packets += 1
+                if self._booting is None or self._booting.done():
+                    self._booting = loop.create_task(self._boot())
+
+        self._wol, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(received), local_addr=(self.host, port)
+        )
+        wol_port: int = self._wol.get_extra_info("sockname")[1]
+        return wol_port
+
+    async def _boot(self) -> None:
+        await self.power(STANDBY_W)  # firmware and disks first
+        await asyncio.sleep(self.boot_time)
+        await self.run()
 
     async def _listen(self) -> None:
         if self._runner is None:
