@@ -119,7 +119,7 @@ class BaluHostSimulator:
 
     async def set_mode(self, mode: NasMode) -> None:
         """Change behaviour; ``REFUSED`` closes the port, leaving it reopens it."""
-        previous, self._mode = self._mode, mode
+        self._mode = mode
         if mode is NasMode.REFUSED and self._site is not None:
             # A stopped service: new connections are refused and the kernel resets
             # the open ones, so keep-alive connections die too.
@@ -128,7 +128,7 @@ class BaluHostSimulator:
             server = self._runner.server if self._runner is not None else None
             for connection in server.connections if server is not None else ():
                 connection.force_close()
-        elif previous is NasMode.REFUSED and self._runner is not None:
+        elif mode is not NasMode.REFUSED and self._site is None and self._runner:
             await self._listen()
         if mode is not NasMode.SILENT:
             # Release requests that a silent NAS was holding; they see the new mode.
@@ -176,7 +176,10 @@ class BaluHostSimulator:
         return wol_port
 
     async def _boot(self) -> None:
-        await self.power(STANDBY_W)  # firmware and disks first
+        # Firmware and disks first: the host is up, the service not yet, so
+        # connections are refused until it starts.
+        await self.power(STANDBY_W)
+        await self.set_mode(NasMode.REFUSED)
         await asyncio.sleep(self.boot_time)
         await self.run()
 

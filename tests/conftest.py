@@ -86,7 +86,7 @@ def fast_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
     """Wait 0.2 s instead of 5 s for a NAS that does not answer."""
     timeout = 0.2
     monkeypatch.setattr("custom_components.balupi.config_flow.HEALTH_TIMEOUT", timeout)
-    monkeypatch.setattr("custom_components.balupi.coordinator.HEALTH_TIMEOUT", timeout)
+    monkeypatch.setattr("custom_components.balupi.lifecycle.HEALTH_TIMEOUT", timeout)
     return timeout
 
 

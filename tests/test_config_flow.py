@@ -430,12 +430,14 @@ async def test_options_flow_stores_typed_values_and_reloads(
             {CONF_FAST_HEARTBEAT_INTERVAL: 30.0, CONF_HEARTBEAT_INTERVAL: 30.0},
             "fast_not_faster",
         ),
+        ({"wol_broadcast": "fd00::ff"}, "invalid_broadcast"),
+        ({"wol_broadcast": "nas.local"}, "invalid_broadcast"),
     ],
 )
 async def test_options_flow_rejects_contradictions_then_recovers(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
-    changes: dict[str, float],
+    changes: dict[str, Any],
     error: str,
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)

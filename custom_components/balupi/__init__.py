@@ -8,18 +8,19 @@ from homeassistant.helpers import device_registry as dr
 from kasa import Credentials
 
 from .const import LOGGER
-from .coordinator import (
-    BaluPiConfigEntry,
-    BaluPiData,
-    NasHeartbeatCoordinator,
-    PlugCoordinator,
-)
+from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
 from .entity import hub_device_info, nas_device_info, plug_device_info
+from .lifecycle import NasLifecycleCoordinator
 from .plug_flow import plug_subentries
 from .plugs import PlugClient
 from .settings import ConnectionSettings, Options
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bool:
@@ -40,7 +41,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     devices.async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(entry)
     )
-    heartbeat = NasHeartbeatCoordinator(hass, entry, connection, options, nas_device.id)
+    heartbeat = NasLifecycleCoordinator(hass, entry, connection, options, nas_device.id)
+    await heartbeat.async_restore()
     data = BaluPiData(connection, options, heartbeat)
     if connection.tapo_username is not None:
         client = PlugClient(
@@ -57,6 +59,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             ).id
             data.plugs[subentry.subentry_id] = plug
     entry.runtime_data = data
+    if (nas_plug := data.nas_plug) is not None:
+        heartbeat.async_follow_plug(nas_plug)
     await heartbeat.async_config_entry_first_refresh()
     for plug in data.plugs.values():
         # In the background: a plug that is off Wi-Fi must not hold up the setup.

@@ -13,8 +13,9 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BaluPiConfigEntry, HeartbeatSample
+from .coordinator import BaluPiConfigEntry
 from .entity import BaluPiNasEntity
+from .lifecycle import NasStatus
 
 PARALLEL_UPDATES = 0
 
@@ -23,7 +24,7 @@ PARALLEL_UPDATES = 0
 class NasBinarySensorDescription(BinarySensorEntityDescription):
     """A binary sensor read from the heartbeat."""
 
-    is_on_fn: Callable[[HeartbeatSample], bool]
+    is_on_fn: Callable[[NasStatus], bool]
 
 
 NAS_BINARY_SENSORS: tuple[NasBinarySensorDescription, ...] = (
@@ -31,7 +32,7 @@ NAS_BINARY_SENSORS: tuple[NasBinarySensorDescription, ...] = (
         key="reachable",
         translation_key="reachable",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
-        is_on_fn=lambda sample: sample.reachable,
+        is_on_fn=lambda status: status.reachable,
     ),
 )
 

@@ -8,6 +8,7 @@ not answer: the user may save anyway.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.config_entries import (
@@ -21,6 +22,7 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -49,9 +51,12 @@ from .const import (
     CONF_PI_IP,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
+    CONF_SPARE_SLEEPING_NAS,
     CONF_STANDBY_MAX,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WOL_BROADCAST,
+    CONF_WOL_PORT,
     DEFAULT_HA_PORT,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -130,13 +135,6 @@ def _number(low: float, high: float, step: float, unit: str) -> NumberSelector:
     return NumberSelector(config)
 
 
-_INTEGER_OPTIONS = (
-    CONF_PLUG_POLL_INTERVAL,
-    CONF_HEARTBEAT_INTERVAL,
-    CONF_FAST_HEARTBEAT_INTERVAL,
-    CONF_HEARTBEAT_FAILURES,
-    CONF_BOOT_TIMEOUT,
-)
 OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_PLUG_POLL_INTERVAL): _number(10, 3600, 1, "s"),
@@ -148,6 +146,9 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_STANDBY_MAX): _number(0, 1000, 0.1, "W"),
         vol.Required(CONF_ACTIVE_ABOVE): _number(0, 3000, 0.1, "W"),
         vol.Required(CONF_ENERGY_PRICE): _number(0, 1000, 0.01, "ct/kWh"),
+        vol.Required(CONF_SPARE_SLEEPING_NAS): BooleanSelector(),
+        vol.Required(CONF_WOL_BROADCAST): _TEXT,
+        vol.Required(CONF_WOL_PORT): _number(1, 65535, 1, ""),
     }
 )
 
@@ -447,15 +448,13 @@ class BaluPiOptionsFlow(OptionsFlow):
             for subentry in plug_subentries(self.config_entry)
         ]
         if user_input is not None:
-            values: dict[str, Any] = {
-                key: int(value) if key in _INTEGER_OPTIONS else float(value)
-                for key, value in user_input.items()
-                if key != CONF_NAS_PLUG
-            }
-            values[CONF_NAS_PLUG] = user_input.get(CONF_NAS_PLUG, "")
-            problems = Options.from_options(values).problems()
+            # The number fields come back as floats; Options types every value.
+            options = Options.from_options(
+                {**user_input, CONF_NAS_PLUG: user_input.get(CONF_NAS_PLUG, "")}
+            )
+            problems = options.problems()
             if not problems:
-                return self.async_create_entry(data=values)
+                return self.async_create_entry(data=asdict(options))
             errors["base"] = problems[0]
         schema = OPTIONS_SCHEMA
         if plugs:

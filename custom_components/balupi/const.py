@@ -34,13 +34,16 @@ CONF_POWER_OFF_BELOW: Final = "power_off_below"
 CONF_STANDBY_MAX: Final = "standby_max"
 CONF_ACTIVE_ABOVE: Final = "active_above"
 CONF_ENERGY_PRICE: Final = "energy_price"
+CONF_SPARE_SLEEPING_NAS: Final = "spare_sleeping_nas"
+CONF_WOL_BROADCAST: Final = "wol_broadcast"
+CONF_WOL_PORT: Final = "wol_port"
 CONF_NAS_PLUG: Final = "nas_plug"
 """MAC of the plug that powers the NAS; empty when none does."""
 
 # Defaults, from the product brief: plugs and heartbeat every 30 s, 5 s after a wake-up,
 # three failed heartbeats in a row mean offline; < 2 W off, 2-15 W standby, > 30 W active;
 # electricity at 30 ct/kWh.
-DEFAULT_OPTIONS: Final[dict[str, float | int | str]] = {
+DEFAULT_OPTIONS: Final[dict[str, float | int | str | bool]] = {
     CONF_PLUG_POLL_INTERVAL: 30,
     CONF_HEARTBEAT_INTERVAL: 30,
     CONF_FAST_HEARTBEAT_INTERVAL: 5,
@@ -50,6 +53,9 @@ DEFAULT_OPTIONS: Final[dict[str, float | int | str]] = {
     CONF_STANDBY_MAX: 15.0,
     CONF_ACTIVE_ABOVE: 30.0,
     CONF_ENERGY_PRICE: 30.0,
+    CONF_SPARE_SLEEPING_NAS: True,
+    CONF_WOL_BROADCAST: "255.255.255.255",
+    CONF_WOL_PORT: 9,
     CONF_NAS_PLUG: "",
 }
 

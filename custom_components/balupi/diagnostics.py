@@ -19,18 +19,28 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the entry's settings, the latest heartbeat and every plug's state."""
     data = entry.runtime_data
-    sample = data.heartbeat.data
+    status = data.heartbeat.data
+    sample = status.sample
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
         },
-        "heartbeat": {
-            "checked_at": sample.checked_at.isoformat(),
-            "reachable": sample.reachable,
-            "error": sample.error,
-            "health": asdict(sample.health) if sample.health is not None else None,
+        "nas": {
+            "state": status.state.value,
+            "since": status.since.isoformat(),
+            "power": status.power.value if status.power else None,
         },
+        "heartbeat": (
+            {
+                "checked_at": sample.checked_at.isoformat(),
+                "reachable": sample.reachable,
+                "error": sample.error,
+                "health": asdict(sample.health) if sample.health else None,
+            }
+            if sample is not None
+            else None
+        ),
         "plugs": [
             {
                 "title": plug.title,

@@ -8,7 +8,8 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import NasHeartbeatCoordinator, PlugCoordinator
+from .coordinator import PlugCoordinator
+from .lifecycle import NasLifecycleCoordinator
 from .settings import ConnectionSettings
 
 
@@ -63,13 +64,13 @@ class BaluPiPlugEntity(CoordinatorEntity[PlugCoordinator]):
         return super().available and self.coordinator.data is not None
 
 
-class BaluPiNasEntity(CoordinatorEntity[NasHeartbeatCoordinator]):
-    """An entity of the NAS device, fed by the heartbeat."""
+class BaluPiNasEntity(CoordinatorEntity[NasLifecycleCoordinator]):
+    """An entity of the NAS device, fed by the lifecycle coordinator."""
 
     _attr_has_entity_name = True
 
     def __init__(
-        self, coordinator: NasHeartbeatCoordinator, description: EntityDescription
+        self, coordinator: NasLifecycleCoordinator, description: EntityDescription
     ) -> None:
         """Attach the entity to the NAS device of the coordinator's entry."""
         super().__init__(coordinator)

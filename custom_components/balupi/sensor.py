@@ -23,12 +23,14 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .coordinator import BaluPiConfigEntry, BaluPiData, HeartbeatSample, PlugCoordinator
-from .energy import NasPower, classify_nas_power, cost, month_estimate, total
-from .entity import BaluPiNasEntity, BaluPiPlugEntity, hub_device_info, nas_device_info
+from .coordinator import BaluPiConfigEntry, BaluPiData
+from .energy import NasPower, cost, month_estimate, total
+from .entity import BaluPiNasEntity, BaluPiPlugEntity, hub_device_info
+from .lifecycle import NasStatus
+from .nas_state import NasState
 from .plugs import PlugReading
 
 PARALLEL_UPDATES = 0
@@ -38,10 +40,24 @@ PARALLEL_UPDATES = 0
 class NasSensorDescription(SensorEntityDescription):
     """A sensor read from the heartbeat."""
 
-    value_fn: Callable[[HeartbeatSample], float | None]
+    value_fn: Callable[[NasStatus], StateType | datetime]
+    available_fn: Callable[[NasStatus], bool] = lambda status: True
 
 
 NAS_SENSORS: tuple[NasSensorDescription, ...] = (
+    NasSensorDescription(
+        key="nas_state",
+        translation_key="nas_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in NasState],
+        value_fn=lambda status: status.state.value,
+    ),
+    NasSensorDescription(
+        key="nas_state_since",
+        translation_key="nas_state_since",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda status: status.since,
+    ),
     NasSensorDescription(
         key="heartbeat_latency",
         translation_key="heartbeat_latency",
@@ -52,10 +68,21 @@ NAS_SENSORS: tuple[NasSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         # Changes with every poll and matters only when diagnosing the network.
         entity_registry_enabled_default=False,
-        value_fn=lambda sample: (
-            sample.health.latency * 1000 if sample.health is not None else None
+        value_fn=lambda status: (
+            status.sample.health.latency * 1000
+            if status.sample is not None and status.sample.health is not None
+            else None
         ),
     ),
+)
+
+NAS_POWER_STATE = NasSensorDescription(
+    key="power_state",
+    translation_key="nas_power_state",
+    device_class=SensorDeviceClass.ENUM,
+    options=[state.value for state in NasPower],
+    value_fn=lambda status: status.power.value if status.power else None,
+    available_fn=lambda status: status.power is not None,
 )
 
 
@@ -187,13 +214,6 @@ HUB_SENSORS: tuple[HubSensorDescription, ...] = (
     ),
 )
 
-NAS_POWER_STATE = SensorEntityDescription(
-    key="nas_power_state",
-    translation_key="nas_power_state",
-    device_class=SensorDeviceClass.ENUM,
-    options=[state.value for state in NasPower],
-)
-
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -212,8 +232,8 @@ async def async_setup_entry(
         )
     if data.plug_client is not None:
         async_add_entities(HubSensor(entry, description) for description in HUB_SENSORS)
-    if (nas_plug := data.nas_plug) is not None:
-        async_add_entities([NasPowerStateSensor(entry, nas_plug)])
+    if data.nas_plug is not None:
+        async_add_entities([NasSensor(data.heartbeat, NAS_POWER_STATE)])
 
 
 class NasSensor(BaluPiNasEntity, SensorEntity):
@@ -222,8 +242,15 @@ class NasSensor(BaluPiNasEntity, SensorEntity):
     entity_description: NasSensorDescription
 
     @property
-    def native_value(self) -> float | None:
-        """Return the value from the latest heartbeat."""
+    def available(self) -> bool:
+        """Available while the lifecycle coordinator runs and the value is known."""
+        return super().available and self.entity_description.available_fn(
+            self.coordinator.data
+        )
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the value from the NAS's status."""
         return self.entity_description.value_fn(self.coordinator.data)
 
 
@@ -282,51 +309,3 @@ class HubSensor(SensorEntity):
     def native_value(self) -> float | None:
         """Return the figure over the plugs read so far."""
         return self.entity_description.value_fn(self._data, dt_util.now())
-
-
-class NasPowerStateSensor(CoordinatorEntity[PlugCoordinator], SensorEntity):
-    """The NAS's power state (off, standby, active), from the plug that powers it."""
-
-    _attr_has_entity_name = True
-    entity_description = NAS_POWER_STATE
-
-    def __init__(self, entry: BaluPiConfigEntry, plug: PlugCoordinator) -> None:
-        """Attach the sensor to the NAS device; read the NAS plug."""
-        super().__init__(plug)
-        self._options = entry.runtime_data.options
-        self._attr_unique_id = f"{entry.runtime_data.connection.nas_mac}_power_state"
-        self._attr_device_info = nas_device_info(entry.runtime_data.connection)
-        self._state: NasPower | None = None
-
-    @property
-    def available(self) -> bool:
-        """Available while the NAS plug reports its power."""
-        data = self.coordinator.data
-        return super().available and data is not None and data.power is not None
-
-    async def async_added_to_hass(self) -> None:
-        """Classify the reading the plug already has."""
-        await super().async_added_to_hass()
-        self._classify()
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._classify()
-        super()._handle_coordinator_update()
-
-    def _classify(self) -> None:
-        """Move the state on; readings between the limits keep the previous one."""
-        data = self.coordinator.data
-        if data is not None and data.power is not None:
-            self._state = classify_nas_power(
-                data.power,
-                self._state,
-                off_below=self._options.power_off_below,
-                standby_max=self._options.standby_max,
-                active_above=self._options.active_above,
-            )
-
-    @property
-    def native_value(self) -> str | None:
-        """Return the NAS's power state."""
-        return None if self._state is None else self._state.value

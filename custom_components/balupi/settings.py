@@ -24,11 +24,15 @@ from .const import (
     CONF_PI_IP,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
+    CONF_SPARE_SLEEPING_NAS,
     CONF_STANDBY_MAX,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WOL_BROADCAST,
+    CONF_WOL_PORT,
     DEFAULT_OPTIONS,
 )
+from .validation import normalize_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,10 @@ class Options:
     active_above: float
     energy_price: float
     """Price of one kWh in cents of the configured currency."""
+    spare_sleeping_nas: bool
+    """No health checks while the NAS plug says the NAS sleeps or is off."""
+    wol_broadcast: str
+    wol_port: int
     nas_plug: str
     """MAC of the plug that powers the NAS, or "" when none does."""
 
@@ -89,18 +97,27 @@ class Options:
             standby_max=float(merged[CONF_STANDBY_MAX]),
             active_above=float(merged[CONF_ACTIVE_ABOVE]),
             energy_price=float(merged[CONF_ENERGY_PRICE]),
+            spare_sleeping_nas=bool(merged[CONF_SPARE_SLEEPING_NAS]),
+            wol_broadcast=str(merged[CONF_WOL_BROADCAST]).strip(),
+            wol_port=int(merged[CONF_WOL_PORT]),
             nas_plug=str(merged[CONF_NAS_PLUG]),
         )
 
     def problems(self) -> list[str]:
         """Return translation keys of the rules these options break (empty if none).
 
-        The NAS power bands must not overlap: off < standby maximum <= active, and
-        the heartbeat after a wake-up must be faster than the normal one.
+        The NAS power bands must not overlap: off < standby maximum <= active, the
+        heartbeat after a wake-up must be faster than the normal one, and magic
+        packets go to an IPv4 (broadcast) address.
         """
         found = []
         if not self.power_off_below < self.standby_max <= self.active_above:
             found.append("thresholds_order")
         if self.fast_heartbeat_interval >= self.heartbeat_interval:
             found.append("fast_not_faster")
+        try:
+            if ":" in normalize_ip(self.wol_broadcast):
+                found.append("invalid_broadcast")
+        except ValueError:
+            found.append("invalid_broadcast")
         return found

@@ -1,0 +1,320 @@
+"""The NAS's lifecycle in Home Assistant: heartbeat, plug power and the state machine.
+
+One coordinator per entry asks the NAS's health endpoint (every 30 s, every 5 s while
+it boots), listens to the NAS plug (so power alone moves the state within one plug
+poll), judges both with the dual-detection table, moves the persisted state machine,
+runs the side effects of each transition and fires ``balupi_nas_state_changed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN, HEALTH_TIMEOUT, LOGGER
+from .detection import Evidence, Verdict, ask_health_endpoint, judge
+from .energy import NasPower, classify_nas_power
+from .nas_client import NasError, NasHealth, fetch_health
+from .nas_state import NasState, NasStateMachine, Transition
+from .wol import send_magic_packet
+
+if TYPE_CHECKING:
+    from .coordinator import BaluPiConfigEntry, PlugCoordinator
+    from .settings import ConnectionSettings, Options
+
+EVENT_NAS_STATE_CHANGED = f"{DOMAIN}_nas_state_changed"
+STORAGE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSample:
+    """One answer (or silence) of the NAS's health endpoint."""
+
+    checked_at: datetime
+    health: NasHealth | None
+    error: str | None
+    """Why the NAS did not answer healthily; None when it did."""
+
+    @property
+    def reachable(self) -> bool:
+        """Whether the NAS's API answered healthily."""
+        return self.health is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NasStatus:
+    """Everything known about the NAS right now."""
+
+    state: NasState
+    since: datetime
+    power: NasPower | None
+    """What the NAS plug says; None without a NAS plug or a reading yet."""
+    sample: HeartbeatSample | None
+    """The latest health check; None until the first one was sent."""
+
+    @property
+    def reachable(self) -> bool:
+        """Whether the latest health check was answered."""
+        return self.sample is not None and self.sample.reachable
+
+
+def boot_timeout_issue_id(entry: BaluPiConfigEntry) -> str:
+    """ID of the repair issue raised when a wake-up does not bring the NAS up."""
+    return f"boot_timeout_{entry.entry_id}"
+
+
+class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
+    """Knows whether the NAS is online, booting, shutting down or offline."""
+
+    config_entry: BaluPiConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: BaluPiConfigEntry,
+        connection: ConnectionSettings,
+        options: Options,
+        nas_device_id: str,
+    ) -> None:
+        """Poll at the heartbeat interval from the options."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} NAS lifecycle",
+            update_interval=timedelta(seconds=options.heartbeat_interval),
+        )
+        self._connection = connection
+        self._options = options
+        self._nas_device_id = nas_device_id
+        self._nas_version: str | None = None
+        self._session = async_get_clientsession(hass)
+        self._store: Store[dict[str, str]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.nas_state"
+        )
+        self.machine = NasStateMachine(clock=dt_util.utcnow)
+        self._failures = 0
+        self._sample: HeartbeatSample | None = None
+        self._power: NasPower | None = None
+        self._nas_plug: PlugCoordinator | None = None
+        # What each transition does besides changing the state. The DNS switch and
+        # the inbox flush join this table with the handshake.
+        self._side_effects: Mapping[
+            tuple[NasState, NasState], tuple[Callable[[], Awaitable[None]], ...]
+        ] = {(NasState.OFFLINE, NasState.BOOTING): (self._send_wake_on_lan,)}
+
+    async def async_restore(self) -> None:
+        """Resume the state stored before a restart (booting resumes fast polling)."""
+        self.machine = NasStateMachine.from_dict(
+            await self._store.async_load(), clock=dt_util.utcnow
+        )
+        self._set_interval()
+
+    @callback
+    def async_follow_plug(self, plug: PlugCoordinator) -> None:
+        """Take the NAS plug's power into account at every one of its readings."""
+        self._nas_plug = plug
+        self._read_power()
+        self.config_entry.async_on_unload(plug.async_add_listener(self._plug_updated))
+
+    @property
+    def status(self) -> NasStatus:
+        """The current status, built from what is known now."""
+        return NasStatus(
+            self.machine.state, self.machine.since, self._power, self._sample
+        )
+
+    async def _async_update_data(self) -> NasStatus:
+        http_ok: bool | None = None
+        if ask_health_endpoint(
+            self.machine.state,
+            self._power,
+            spare_sleeping_nas=self._options.spare_sleeping_nas,
+        ):
+            sample = await self._check_health()
+            http_ok = sample.reachable
+            self._failures = 0 if http_ok else self._failures + 1
+        else:
+            sample = HeartbeatSample(
+                dt_util.utcnow(), None, "not asked: the NAS plug says it sleeps"
+            )
+        self._log_change(sample)
+        self._sample = sample
+        verdict = judge(
+            self.machine.state,
+            Evidence(http_ok, self._failures, self._power),
+            failure_threshold=self._options.heartbeat_failures,
+        )
+        if verdict.state is None and self._boot_took_too_long():
+            verdict = Verdict(NasState.OFFLINE, "the boot timeout passed")
+            self._raise_boot_timeout_issue()
+        await self._apply(verdict)
+        return self.status
+
+    async def _check_health(self) -> HeartbeatSample:
+        checked_at = dt_util.utcnow()
+        try:
+            health = await fetch_health(
+                self._session, self._connection.nas_url, timeout=HEALTH_TIMEOUT
+            )
+        except NasError as err:
+            sample = HeartbeatSample(checked_at, None, str(err))
+        else:
+            sample = HeartbeatSample(checked_at, health, None)
+            if health.version is not None and health.version != self._nas_version:
+                self._nas_version = health.version
+                dr.async_get(self.hass).async_update_device(
+                    self._nas_device_id, sw_version=health.version
+                )
+        return sample
+
+    def _log_change(self, sample: HeartbeatSample) -> None:
+        was_reachable = self._sample.reachable if self._sample is not None else True
+        if was_reachable and not sample.reachable:
+            LOGGER.info(
+                "BaluHost NAS at %s is not answering: %s",
+                self._connection.nas_url,
+                sample.error,
+            )
+        elif not was_reachable and sample.reachable:
+            LOGGER.info(
+                "BaluHost NAS at %s is answering again", self._connection.nas_url
+            )
+
+    @callback
+    def _plug_updated(self) -> None:
+        """Let the plug's power alone move the state, at once."""
+        self._read_power()
+        verdict = judge(
+            self.machine.state,
+            Evidence(None, self._failures, self._power),
+            failure_threshold=self._options.heartbeat_failures,
+        )
+        self.config_entry.async_create_background_task(
+            self.hass, self._apply_and_publish(verdict), "balupi NAS plug verdict"
+        )
+
+    async def _apply_and_publish(self, verdict: Verdict) -> None:
+        await self._apply(verdict)
+        # Not async_set_updated_data: that would push the next heartbeat back at
+        # every plug reading, and with equal intervals the heartbeat would never run.
+        self.data = self.status
+        self.async_update_listeners()
+
+    def _read_power(self) -> None:
+        plug = self._nas_plug
+        watts = plug.data.power if plug is not None and plug.data is not None else None
+        if watts is None:
+            return
+        self._power = classify_nas_power(
+            watts,
+            self._power,
+            off_below=self._options.power_off_below,
+            standby_max=self._options.standby_max,
+            active_above=self._options.active_above,
+        )
+
+    async def _apply(self, verdict: Verdict) -> None:
+        if verdict.state is None:
+            return
+        transition = self.machine.go(verdict.state, verdict.reason)
+        if transition is not None:
+            await self._transitioned(transition)
+
+    async def _transitioned(self, transition: Transition) -> None:
+        LOGGER.info(
+            "NAS %s → %s: %s", transition.old, transition.new, transition.reason
+        )
+        await self._store.async_save(self.machine.as_dict())
+        for effect in self._side_effects.get((transition.old, transition.new), ()):
+            await effect()
+        if transition.new is NasState.ONLINE:
+            ir.async_delete_issue(
+                self.hass, DOMAIN, boot_timeout_issue_id(self.config_entry)
+            )
+        self._set_interval()
+        event: dict[str, Any] = {
+            "entry_id": self.config_entry.entry_id,
+            "old_state": transition.old.value,
+            "new_state": transition.new.value,
+            "reason": transition.reason,
+        }
+        self.hass.bus.async_fire(EVENT_NAS_STATE_CHANGED, event)
+
+    def _set_interval(self) -> None:
+        seconds = (
+            self._options.fast_heartbeat_interval
+            if self.machine.state is NasState.BOOTING
+            else self._options.heartbeat_interval
+        )
+        self.update_interval = timedelta(seconds=seconds)
+
+    def _boot_took_too_long(self) -> bool:
+        return self.machine.state is NasState.BOOTING and dt_util.utcnow() - (
+            self.machine.since
+        ) > timedelta(seconds=self._options.boot_timeout)
+
+    def _raise_boot_timeout_issue(self) -> None:
+        LOGGER.warning(
+            "The NAS at %s did not come up within %s s after Wake-on-LAN",
+            self._connection.nas_url,
+            self._options.boot_timeout,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            boot_timeout_issue_id(self.config_entry),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="boot_timeout",
+            translation_placeholders={
+                "nas_url": self._connection.nas_url,
+                "timeout": str(self._options.boot_timeout),
+            },
+        )
+
+    async def async_wake(self) -> None:
+        """Wake the NAS, or say why not (translated, for the button)."""
+        state, power = self.machine.state, self._power
+        refusal = None
+        if state is NasState.ONLINE:
+            refusal = "wake_already_online"
+        elif state is NasState.BOOTING:
+            refusal = "wake_already_booting"
+        elif power is NasPower.ACTIVE:
+            refusal = "wake_already_running"
+        elif power is NasPower.OFF:
+            refusal = "wake_no_power"
+        elif state is not NasState.OFFLINE:
+            refusal = "wake_state_unknown"
+        if refusal is not None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=refusal,
+                translation_placeholders={"state": state.value},
+            )
+        await self._apply(Verdict(NasState.BOOTING, "Wake-on-LAN requested"))
+        self.async_set_updated_data(self.status)
+
+    async def _send_wake_on_lan(self) -> None:
+        await send_magic_packet(
+            self._connection.nas_mac,
+            broadcast=self._options.wol_broadcast,
+            port=self._options.wol_port,
+        )
+        LOGGER.info(
+            "Wake-on-LAN sent to %s via %s:%s",
+            self._connection.nas_mac,
+            self._options.wol_broadcast,
+            self._options.wol_port,
+        )

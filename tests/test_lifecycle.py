@@ -1,0 +1,332 @@
+"""The NAS's lifecycle: heartbeat plus plug power, the state machine, Wake-on-LAN."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.balupi.const import (
+    CONF_BOOT_TIMEOUT,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_NAS_PLUG,
+    CONF_WOL_BROADCAST,
+    CONF_WOL_PORT,
+    DOMAIN,
+)
+from custom_components.balupi.lifecycle import (
+    EVENT_NAS_STATE_CHANGED,
+    boot_timeout_issue_id,
+)
+from simulators.baluhost import BaluHostSimulator, NasMode
+from simulators.tapo import TapoPlugSimulator
+
+STATE = "sensor.baluhost_nas_state"
+SINCE = "sensor.baluhost_nas_state_since"
+POWER_STATE = "sensor.baluhost_nas_power_state"
+WAKE = "button.baluhost_nas_wake_up"
+
+
+def state(hass: HomeAssistant, entity_id: str = STATE) -> str:
+    current = hass.states.get(entity_id)
+    assert current is not None, entity_id
+    return current.state
+
+
+async def tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
+) -> None:
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.fixture
+async def wol_port(nas: BaluHostSimulator, plugs: list[TapoPlugSimulator]) -> int:
+    """The simulated NAS hangs on the first plug and boots on a magic packet."""
+    nas.plug = plugs[0]
+    nas.mac = "aa:bb:cc:00:11:22"
+    nas.boot_time = 20
+    return await nas.listen_for_wake_on_lan()
+
+
+async def set_up(
+    hass: HomeAssistant, entry: MockConfigEntry, wol_port: int, **options: Any
+) -> MockConfigEntry:
+    """Add the plug entry with magic packets going to the simulated NAS."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data=entry.data,
+        options={
+            **entry.options,
+            CONF_WOL_BROADCAST: "127.0.0.1",
+            CONF_WOL_PORT: wol_port,
+            **options,
+        },
+        subentries_data=[
+            {
+                "data": s.data,
+                "subentry_type": s.subentry_type,
+                "title": s.title,
+                "unique_id": s.unique_id,
+            }
+            for s in entry.subentries.values()
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+async def press_wake(hass: HomeAssistant) -> None:
+    await hass.services.async_call(
+        "button", "press", {"entity_id": WAKE}, blocking=True
+    )
+    await hass.async_block_till_done()  # the magic packet reaches the NAS
+
+
+async def test_first_heartbeat_brings_the_nas_online(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    wol_port: int,
+) -> None:
+    events = async_capture_events(hass, EVENT_NAS_STATE_CHANGED)
+    entry = await set_up(hass, plug_entry, wol_port)
+    assert state(hass) == "online"
+    assert state(hass, POWER_STATE) == "active"
+    since = hass.states.get(SINCE)
+    assert since is not None
+    assert since.attributes["device_class"] == "timestamp"
+    assert [e.data for e in events] == [
+        {
+            "entry_id": entry.entry_id,
+            "old_state": "unknown",
+            "new_state": "online",
+            "reason": "the health endpoint answered",
+        }
+    ]
+
+
+async def test_power_off_is_offline_within_one_plug_poll(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+) -> None:
+    """The plug notices at once; the heartbeat alone would need 3 polls of 30 s."""
+    await set_up(hass, plug_entry, wol_port, **{CONF_HEARTBEAT_INTERVAL: 600})
+    await nas.shut_down()
+    await tick(hass, freezer, 30)  # one plug poll, no heartbeat
+    assert state(hass) == "offline"
+    assert state(hass, POWER_STATE) == "off"
+
+
+async def test_a_sleeping_nas_is_not_polled(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+) -> None:
+    entry = await set_up(hass, plug_entry, wol_port)
+    await nas.sleep()
+    # The plug reading comes first here: a health check sent to a NAS that has just
+    # fallen asleep waits for its 5 s timeout, which a frozen clock never reaches.
+    nas_plug = entry.runtime_data.nas_plug
+    assert nas_plug is not None
+    await nas_plug.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass) == "offline"
+    assert state(hass, POWER_STATE) == "standby"
+    asked = nas.health_requests
+    for _ in range(6):
+        await tick(hass, freezer, 30)
+    assert nas.health_requests == asked, "health checks would wake the NAS"
+    assert state(hass, "binary_sensor.baluhost_nas_reachable") == "off"
+
+
+async def test_three_failed_heartbeats_without_a_plug(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    loaded_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+) -> None:
+    """Flapping never beats the threshold: only three failures in a row count."""
+    assert state(hass) == "online"
+    for mode in (NasMode.REFUSED, NasMode.REFUSED, NasMode.UP) * 2:
+        await nas.set_mode(mode)
+        await tick(hass, freezer, 30)
+        assert state(hass) == "online", mode
+    await nas.set_mode(NasMode.REFUSED)
+    for expected in ("online", "online", "offline"):
+        await tick(hass, freezer, 30)
+        assert state(hass) == expected
+    await nas.set_mode(NasMode.UP)
+    await tick(hass, freezer, 30)
+    assert state(hass) == "online"
+
+
+async def test_wake_on_lan_boots_the_nas(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.balupi")
+    entry = await set_up(hass, plug_entry, wol_port)
+    await nas.set_mode(NasMode.REFUSED)
+    await nas.power(8.0)
+    await tick(hass, freezer, 30)
+    assert state(hass) == "offline"
+
+    await press_wake(hass)
+    assert nas.wol_packets == 1, "the magic packet reached the NAS"
+    assert state(hass) == "booting"
+    heartbeat = entry.runtime_data.heartbeat
+    assert heartbeat.update_interval == timedelta(seconds=5)
+    assert "Wake-on-LAN sent to aa:bb:cc:00:11:22 via 127.0.0.1" in caplog.text
+
+    # The NAS needs 20 s; BaluPi asks every 5 s meanwhile.
+    for _ in range(4):
+        await tick(hass, freezer, 5)
+        assert state(hass) == "booting"
+    while nas.mode is not NasMode.UP:
+        await tick(hass, freezer, 1)
+    # From the NAS answering to "online": one fast heartbeat at most.
+    await tick(hass, freezer, 5)
+    assert state(hass) == "online"
+    assert heartbeat.update_interval == timedelta(seconds=30)
+
+
+async def test_wake_refusals_say_why(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+) -> None:
+    async def refusal() -> str | None:
+        with pytest.raises(ServiceValidationError) as raised:
+            await press_wake(hass)
+        return raised.value.translation_key
+
+    await set_up(hass, plug_entry, wol_port)
+    assert await refusal() == "wake_already_online"
+
+    await nas.set_mode(NasMode.REFUSED)
+    await nas.power(8.0)
+    await tick(hass, freezer, 30)
+    await nas.power(45.0)  # the service crashed, the hardware runs
+    await tick(hass, freezer, 30)
+    assert state(hass) == "offline"
+    assert await refusal() == "wake_already_running"
+
+    await nas.power(0.4)
+    await tick(hass, freezer, 30)
+    assert await refusal() == "wake_no_power"
+
+    await nas.power(8.0)
+    await tick(hass, freezer, 30)
+    await press_wake(hass)
+    assert await refusal() == "wake_already_booting"
+    assert nas.wol_packets == 1
+
+
+async def test_boot_timeout_reports_what_to_check(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = await set_up(hass, plug_entry, wol_port, **{CONF_BOOT_TIMEOUT: 30})
+    nas.boot_time = 3600  # it never comes up
+    await nas.set_mode(NasMode.REFUSED)
+    await nas.power(8.0)
+    await tick(hass, freezer, 30)
+    await press_wake(hass)
+    for _ in range(6):
+        await tick(hass, freezer, 5)
+        assert state(hass) == "booting"
+    await tick(hass, freezer, 5)
+    assert state(hass) == "offline"
+    issue = issue_registry.async_get_issue(DOMAIN, boot_timeout_issue_id(entry))
+    assert issue is not None
+    assert issue.translation_key == "boot_timeout"
+
+    # Powered on by hand: the plug reads full power first, so the next heartbeat
+    # asks the NAS again (while it read standby, the NAS was left alone).
+    await nas.run()
+    for _ in range(2):
+        await tick(hass, freezer, 30)
+    assert state(hass) == "online"
+    assert issue_registry.async_get_issue(DOMAIN, boot_timeout_issue_id(entry)) is None
+
+
+async def test_state_survives_a_restart(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+) -> None:
+    """Booting resumes where it was, with fast polling, after a reload."""
+    entry = await set_up(hass, plug_entry, wol_port)
+    await nas.set_mode(NasMode.REFUSED)
+    await nas.power(8.0)
+    await tick(hass, freezer, 30)
+    await press_wake(hass)
+    since = state(hass, SINCE)
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert state(hass) == "booting"
+    assert state(hass, SINCE) == since
+    assert entry.runtime_data.heartbeat.update_interval == timedelta(seconds=5)
+
+
+async def test_no_nas_plug_no_power_state(
+    hass: HomeAssistant, plug_entry: MockConfigEntry, wol_port: int
+) -> None:
+    await set_up(hass, plug_entry, wol_port, **{CONF_NAS_PLUG: ""})
+    assert hass.states.get(POWER_STATE) is None
+    assert state(hass) == "online"
+
+
+async def test_wake_while_the_state_is_still_unknown(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    config_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+) -> None:
+    """No plug, no answer yet: BaluPi does not know enough to send a packet."""
+    await nas.set_mode(NasMode.REFUSED)
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass) == "unknown"
+    with pytest.raises(ServiceValidationError) as raised:
+        await press_wake(hass)
+    assert raised.value.translation_key == "wake_state_unknown"
+    assert raised.value.translation_placeholders == {"state": "unknown"}
