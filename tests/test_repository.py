@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 import pytest
 import yaml
 
-from custom_components.balupi import binary_sensor, sensor
+from custom_components.balupi import binary_sensor, button, sensor
 from custom_components.balupi.const import DOMAIN
 
 ROOT = Path(__file__).parent.parent
@@ -117,12 +117,40 @@ def test_entities_have_names_and_icons() -> None:
     for platform, descriptions in (
         ("binary_sensor", binary_sensor.NAS_BINARY_SENSORS),
         ("sensor", sensor.NAS_SENSORS),
+        ("sensor", (sensor.NAS_POWER_STATE,)),
+        ("sensor", sensor.HUB_SENSORS),
+        ("sensor", sensor.PLUG_SENSORS),
+        ("button", (button.WAKE,)),
     ):
         for description in descriptions:
             key = description.translation_key
-            assert key is not None
+            if key is None:  # named after its device class (power, voltage, ...)
+                assert description.device_class is not None, description.key
+                continue
             assert strings[platform][key]["name"]
             assert icons[platform][key]["default"].startswith("mdi:")
+            for option in getattr(description, "options", None) or ():
+                assert strings[platform][key]["state"][option], (key, option)
+                if "state" in icons[platform][key]:
+                    assert icons[platform][key]["state"][option], (key, option)
+
+
+def test_every_raised_message_and_issue_is_translated() -> None:
+    strings = load("strings.json")
+    source = "".join(
+        path.read_text(encoding="utf-8") for path in INTEGRATION.glob("*.py")
+    )
+    raised = set(
+        re.findall(r'translation_domain=DOMAIN,\s+translation_key="(\w+)"', source)
+    )
+    raised |= set(re.findall(r'refusal = "(\w+)"', source))
+    issues = set(
+        re.findall(r'async_create_issue\(.*?translation_key="(\w+)"', source, re.S)
+    )
+    assert {"plug_unreachable", "wake_no_power"} <= raised, "the patterns still match"
+    assert issues == {"tapo_auth", "boot_timeout"}
+    assert raised <= set(strings["exceptions"]), raised - set(strings["exceptions"])
+    assert issues <= set(strings["issues"])
 
 
 def test_every_error_the_flows_can_show_is_translated() -> None:
