@@ -10,7 +10,18 @@ one JSON object per line:
 * ``{"op": "mode", "plug": i, "mode": "silent"}`` switches plug ``i`` (a
   ``simulators.tapo.PlugMode``) and answers ``{"ok": true}``;
 * ``{"op": "stats"}`` answers ``{"requests": [...], "handshakes": [...]}`` per plug;
+* ``{"op": "nas", "do": "shut_down"}`` (or ``sleep``, ``run``) switches the NAS, which
+  hangs on the first plug (its plug reads what the NAS draws), and answers
+  ``{"ok": true}``;
+* ``{"op": "boot_time", "seconds": 10}`` sets how long the NAS boots after a magic
+  packet; ``{"op": "wake_on_lan"}`` starts its Wake-on-LAN listener (once) and
+  answers ``{"port": udp_port}``;
+* ``{"op": "nas_times"}`` answers ``{"woken_at": t, "up_at": t, "wol_packets": n}``:
+  when the last magic packet arrived and when the NAS last switched to up
+  (``time.time()``, comparable with Home Assistant's timestamps; null if never);
 * end of input stops every simulator and the process.
+
+With a NAS, it starts up and running (plug 0 reads its full power).
 
 ``python -m bench.farm --count 50 --latency 0.05`` runs one by hand.
 """
@@ -25,10 +36,11 @@ from dataclasses import dataclass
 import json
 import logging
 import sys
-from typing import Any
+import time
+from typing import Any, Literal
 
 from custom_components.balupi.plugs import PlugAddress
-from simulators.baluhost import BaluHostSimulator
+from simulators.baluhost import BaluHostSimulator, NasMode
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
 from .common import ROOT, TAPO_PASSWORD, TAPO_USERNAME, BenchError, python_env
@@ -38,6 +50,11 @@ START_TIMEOUT = 60.0
 """Seconds the farm may take to start its simulators."""
 REPLY_TIMEOUT = 30.0
 """Seconds the farm may take to answer a command."""
+NAS_MAC = "02:ba:10:00:00:01"
+"""The simulated NAS's MAC: BaluPi's entry must name it for Wake-on-LAN to reach it."""
+
+type NasAction = Literal["shut_down", "sleep", "run"]
+"""What the farm can do to its NAS: ``BaluHostSimulator``'s methods of that name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +65,18 @@ class FarmStats:
     """Decrypted SMART requests (one HTTP exchange each, a batch counts once)."""
     handshakes: list[int]
     """KLAP handshakes (two HTTP exchanges each)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NasTimes:
+    """When things last happened to the simulated NAS, as ``time.time()``."""
+
+    woken_at: float | None
+    """When the last magic packet for its MAC arrived (its boot started)."""
+    up_at: float | None
+    """When it last switched to up: its health endpoint answers from here on."""
+    wol_packets: int
+    """Magic packets for its MAC that arrived so far."""
 
 
 class Farm:
@@ -94,6 +123,25 @@ class Farm:
         """Read the plugs' request and handshake counters."""
         reply = await self._command({"op": "stats"})
         return FarmStats(requests=reply["requests"], handshakes=reply["handshakes"])
+
+    async def nas(self, action: NasAction) -> None:
+        """Shut the NAS down, let it sleep, or run it (its plug follows)."""
+        await self._command({"op": "nas", "do": action})
+
+    async def set_boot_time(self, seconds: float) -> None:
+        """Set the seconds the NAS takes from a magic packet to answering."""
+        await self._command({"op": "boot_time", "seconds": seconds})
+
+    async def listen_for_wake_on_lan(self) -> int:
+        """Let the NAS listen for magic packets on loopback; return the UDP port."""
+        reply = await self._command({"op": "wake_on_lan"})
+        port: int = reply["port"]
+        return port
+
+    async def nas_times(self) -> NasTimes:
+        """When the NAS last got a magic packet and last came up."""
+        reply = await self._command({"op": "nas_times"})
+        return NasTimes(reply["woken_at"], reply["up_at"], reply["wol_packets"])
 
     async def _command(self, command: dict[str, Any]) -> dict[str, Any]:
         stdin = self._process.stdin
@@ -170,14 +218,63 @@ def _plug(index: int, latency: float) -> TapoPlugSimulator:
     return plug
 
 
+class _TimedNas(BaluHostSimulator):
+    """The simulated NAS, noting when a magic packet woke it and when it came up."""
+
+    def __init__(self) -> None:
+        super().__init__(HOST, mac=NAS_MAC)
+        self.woken_at: float | None = None
+        self.up_at: float | None = None
+        self.wol_port: int | None = None
+
+    async def _boot(self) -> None:
+        self.woken_at = time.time()
+        await super()._boot()
+
+    async def run(self) -> None:
+        await super().run()
+        if self.mode is NasMode.UP:
+            self.up_at = time.time()
+
+
 def _answer(reply: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(reply) + "\n")
     sys.stdout.flush()
 
 
-async def _handle(plugs: list[TapoPlugSimulator], command: dict[str, Any]) -> None:
+async def _handle_nas(nas: _TimedNas, command: dict[str, Any]) -> None:
+    op = command["op"]
+    if op == "nas":
+        actions = {"shut_down": nas.shut_down, "sleep": nas.sleep, "run": nas.run}
+        await actions[command["do"]]()
+        _answer({"ok": True})
+    elif op == "boot_time":
+        nas.boot_time = float(command["seconds"])
+        _answer({"ok": True})
+    elif op == "wake_on_lan":
+        if nas.wol_port is None:
+            nas.wol_port = await nas.listen_for_wake_on_lan()
+        _answer({"port": nas.wol_port})
+    else:  # nas_times
+        _answer(
+            {
+                "woken_at": nas.woken_at,
+                "up_at": nas.up_at,
+                "wol_packets": nas.wol_packets,
+            }
+        )
+
+
+async def _handle(
+    plugs: list[TapoPlugSimulator], nas: _TimedNas | None, command: dict[str, Any]
+) -> None:
     op = command.get("op")
-    if op == "stats":
+    if op in {"nas", "boot_time", "wake_on_lan", "nas_times"}:
+        if nas is None:
+            _answer({"error": "the farm was started without a NAS"})
+        else:
+            await _handle_nas(nas, command)
+    elif op == "stats":
         _answer(
             {
                 "requests": [plug.requests for plug in plugs],
@@ -193,7 +290,7 @@ async def _handle(plugs: list[TapoPlugSimulator], command: dict[str, Any]) -> No
 
 async def _serve(count: int, latency: float, with_nas: bool) -> None:
     plugs = [_plug(index, latency) for index in range(count)]
-    nas = BaluHostSimulator(HOST) if with_nas else None
+    nas = _TimedNas() if with_nas else None
     loop = asyncio.get_running_loop()
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(
@@ -203,7 +300,9 @@ async def _serve(count: int, latency: float, with_nas: bool) -> None:
         for plug in plugs:
             await plug.start()
         if nas is not None:
+            nas.plug = plugs[0] if plugs else None
             await nas.start()
+            await nas.run()
         _answer(
             {
                 "plugs": [plug.port for plug in plugs],
@@ -212,7 +311,7 @@ async def _serve(count: int, latency: float, with_nas: bool) -> None:
         )
         while line := await commands.readline():
             try:
-                await _handle(plugs, json.loads(line))
+                await _handle(plugs, nas, json.loads(line))
             except (ValueError, KeyError, IndexError, TypeError) as err:
                 _answer({"error": f"{type(err).__name__}: {err}"})
     finally:

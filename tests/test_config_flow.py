@@ -416,7 +416,7 @@ async def test_options_flow_stores_typed_values_and_reloads(
     assert loaded_entry.options[CONF_HEARTBEAT_INTERVAL] == 60
     assert isinstance(loaded_entry.options[CONF_HEARTBEAT_INTERVAL], int)
     assert loaded_entry.options[CONF_ACTIVE_ABOVE] == 40.5
-    heartbeat = loaded_entry.runtime_data.heartbeat
+    heartbeat = loaded_entry.runtime_data.nas
     assert heartbeat.update_interval is not None
     assert heartbeat.update_interval.total_seconds() == 60
 

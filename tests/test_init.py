@@ -140,7 +140,7 @@ async def test_latency_sensor_when_enabled(
     entity_registry.async_update_entity(LATENCY, disabled_by=None)
     await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    heartbeat = loaded_entry.runtime_data.heartbeat
+    heartbeat = loaded_entry.runtime_data.nas
 
     nas.latency = 0.05
     await heartbeat.async_refresh()

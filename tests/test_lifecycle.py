@@ -201,7 +201,7 @@ async def test_wake_on_lan_boots_the_nas(
     await press_wake(hass)
     assert nas.wol_packets == 1, "the magic packet reached the NAS"
     assert state(hass) == "booting"
-    heartbeat = entry.runtime_data.heartbeat
+    heartbeat = entry.runtime_data.nas
     assert heartbeat.update_interval == timedelta(seconds=5)
     assert "Wake-on-LAN sent to aa:bb:cc:00:11:22 via 127.0.0.1" in caplog.text
 
@@ -303,7 +303,7 @@ async def test_state_survives_a_restart(
     assert entry.state is ConfigEntryState.LOADED
     assert state(hass) == "booting"
     assert state(hass, SINCE) == since
-    assert entry.runtime_data.heartbeat.update_interval == timedelta(seconds=5)
+    assert entry.runtime_data.nas.update_interval == timedelta(seconds=5)
 
 
 async def test_no_nas_plug_no_power_state(

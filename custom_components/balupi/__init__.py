@@ -41,9 +41,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     devices.async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(entry)
     )
-    heartbeat = NasLifecycleCoordinator(hass, entry, connection, options, nas_device.id)
-    await heartbeat.async_restore()
-    data = BaluPiData(connection, options, heartbeat)
+    nas = NasLifecycleCoordinator(hass, entry, connection, options, nas_device.id)
+    await nas.async_restore()
+    data = BaluPiData(connection, options, nas)
     if connection.tapo_username is not None:
         client = PlugClient(
             Credentials(connection.tapo_username, connection.tapo_password or "")
@@ -60,8 +60,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             data.plugs[subentry.subentry_id] = plug
     entry.runtime_data = data
     if (nas_plug := data.nas_plug) is not None:
-        heartbeat.async_follow_plug(nas_plug)
-    await heartbeat.async_config_entry_first_refresh()
+        nas.async_follow_plug(nas_plug)
+    await nas.async_config_entry_first_refresh()
     for plug in data.plugs.values():
         # In the background: a plug that is off Wi-Fi must not hold up the setup.
         entry.async_create_background_task(

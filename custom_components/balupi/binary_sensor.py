@@ -43,7 +43,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the NAS's binary sensors."""
-    coordinator = entry.runtime_data.heartbeat
+    coordinator = entry.runtime_data.nas
     async_add_entities(
         NasBinarySensor(coordinator, description) for description in NAS_BINARY_SENSORS
     )

@@ -21,7 +21,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the Wake-on-LAN button to the NAS."""
-    async_add_entities([WakeButton(entry.runtime_data.heartbeat, WAKE)])
+    async_add_entities([WakeButton(entry.runtime_data.nas, WAKE)])
 
 
 class WakeButton(BaluPiNasEntity, ButtonEntity):

@@ -27,7 +27,7 @@ class BaluPiData:
 
     connection: ConnectionSettings
     options: Options
-    heartbeat: NasLifecycleCoordinator
+    nas: NasLifecycleCoordinator
     plug_client: PlugClient | None = None
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""

@@ -19,7 +19,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the entry's settings, the latest heartbeat and every plug's state."""
     data = entry.runtime_data
-    status = data.heartbeat.data
+    status = data.nas.data
     sample = status.sample
     return {
         "entry": {

@@ -223,7 +223,7 @@ async def async_setup_entry(
     """Add the NAS's, the plugs' and the whole-home sensors."""
     data = entry.runtime_data
     async_add_entities(
-        NasSensor(data.heartbeat, description) for description in NAS_SENSORS
+        NasSensor(data.nas, description) for description in NAS_SENSORS
     )
     for plug in data.plugs.values():
         async_add_entities(
@@ -233,7 +233,7 @@ async def async_setup_entry(
     if data.plug_client is not None:
         async_add_entities(HubSensor(entry, description) for description in HUB_SENSORS)
     if data.nas_plug is not None:
-        async_add_entities([NasSensor(data.heartbeat, NAS_POWER_STATE)])
+        async_add_entities([NasSensor(data.nas, NAS_POWER_STATE)])
 
 
 class NasSensor(BaluPiNasEntity, SensorEntity):
