@@ -19,10 +19,11 @@ from collections.abc import Callable
 import contextlib
 from enum import StrEnum
 import logging
-import socket
 from typing import Any, Protocol
 
 from aiohttp import web
+
+from .server import LoopbackHttpServer
 
 BALUHOST_VERSION = "1.16.2"
 
@@ -56,15 +57,14 @@ class NasMode(StrEnum):
     ERROR = "error"
 
 
-class BaluHostSimulator:
+class BaluHostSimulator(LoopbackHttpServer):
     """One simulated NAS on ``host``, on a fixed port that survives mode changes."""
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, mac: str = "aa:bb:cc:00:11:22"
     ) -> None:
         """Prepare a NAS on ``host``; port 0 picks a free port at start."""
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.mac = mac
         self.boot_time = 1.0
         """Seconds from a Wake-on-LAN packet to the health endpoint answering."""
@@ -75,19 +75,9 @@ class BaluHostSimulator:
         self._wol: asyncio.DatagramTransport | None = None
         self._booting: asyncio.Task[None] | None = None
         self.version = BALUHOST_VERSION
-        self.latency = 0.0
-        """Seconds the NAS waits before answering a request."""
         self.health_requests = 0
         """Requests that reached /api/health or /api/ping, in every mode but refused."""
         self._mode = NasMode.UP
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._woken = asyncio.Event()
-
-    @property
-    def url(self) -> str:
-        """Base URL of the simulated NAS, as a user would type it."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def mode(self) -> NasMode:
@@ -99,11 +89,7 @@ class BaluHostSimulator:
         app = web.Application()
         app.router.add_get("/api/health", self._health)
         app.router.add_get("/api/ping", self._health)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        if self.port == 0:
-            self.port = _free_port(self.host)
-        await self._listen()
+        await self._start_app(app)
 
     async def stop(self) -> None:
         """Stop serving and release the port."""
@@ -111,29 +97,14 @@ class BaluHostSimulator:
             self._wol.close()
         if self._booting is not None:
             self._booting.cancel()
-        self._woken.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
+        await self._stop_app()
 
     async def set_mode(self, mode: NasMode) -> None:
         """Change behaviour; ``REFUSED`` closes the port, leaving it reopens it."""
         self._mode = mode
-        if mode is NasMode.REFUSED and self._site is not None:
-            # A stopped service: new connections are refused and the kernel resets
-            # the open ones, so keep-alive connections die too.
-            await self._site.stop()
-            self._site = None
-            server = self._runner.server if self._runner is not None else None
-            for connection in server.connections if server is not None else ():
-                connection.force_close()
-        elif mode is not NasMode.REFUSED and self._site is None and self._runner:
-            await self._listen()
-        if mode is not NasMode.SILENT:
-            # Release requests that a silent NAS was holding; they see the new mode.
-            self._woken.set()
-            self._woken = asyncio.Event()
+        await self._set_reachability(
+            refused=mode is NasMode.REFUSED, silent=mode is NasMode.SILENT
+        )
 
     async def power(self, watts: float) -> None:
         """Set what the NAS draws from its plug."""
@@ -183,18 +154,9 @@ class BaluHostSimulator:
         await asyncio.sleep(self.boot_time)
         await self.run()
 
-    async def _listen(self) -> None:
-        if self._runner is None:
-            raise RuntimeError("simulator not started")
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await self._site.start()
-
     async def _health(self, request: web.Request) -> web.StreamResponse:
         self.health_requests += 1
-        if self._mode is NasMode.SILENT:
-            await self._woken.wait()
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        await self._gate()
         if self._mode is NasMode.ERROR:
             return web.json_response({"detail": "Internal Server Error"}, status=500)
         return web.json_response(
@@ -205,13 +167,6 @@ class BaluHostSimulator:
                 "min_api_version": "1",
             }
         )
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _serve(host: str, port: int) -> None:

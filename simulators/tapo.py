@@ -43,7 +43,6 @@ import hmac
 import json
 import logging
 import secrets
-import socket
 import struct
 import sys
 import time
@@ -52,6 +51,8 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from .server import LoopbackHttpServer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class _SmartError(Exception):
 SmartMethod = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
-class TapoPlugSimulator:
+class TapoPlugSimulator(LoopbackHttpServer):
     """One simulated Tapo plug on ``(host, port)``; the port survives going offline.
 
     The readings (``power_w``, ``voltage_v``, ``current_a``, ``energy_today_wh``,
@@ -236,8 +237,7 @@ class TapoPlugSimulator:
         """
         if model not in DEFAULT_FIRMWARE:
             raise ValueError(f"unsupported model {model!r}, use P110 or P115")
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.model = model
         self.alias = alias
         self.mac = mac.replace("-", ":").upper()
@@ -253,14 +253,12 @@ class TapoPlugSimulator:
         self.energy_total_wh = energy_month_wh
         """Running energy counter (get_emeter_data energy_wh); never reset."""
         self.rssi = rssi
-        self.latency = 0.0
         self.failing_methods: set[str] = set()
         """SMART methods that answer with an error (a plug whose firmware misbehaves)."""
         self.wall_clock: Callable[[], float] = time.time
         """The plug's own clock (Unix seconds): its counters reset at its midnight."""
         self.components: list[tuple[str, int]] = list(COMPONENTS)
         """What component_nego announces; drop energy_monitoring for a P100."""
-        """Seconds the plug waits before answering every HTTP request."""
         self.session_timeout = DEFAULT_SESSION_TIMEOUT
         """Seconds a new session lives; sent as the TIMEOUT cookie and enforced."""
         self.clock: Callable[[], float] = time.monotonic
@@ -284,9 +282,6 @@ class TapoPlugSimulator:
         self._runtime_month_min = 0.0
         self._sessions: dict[str, _KlapSession] = {}
         self._mode = PlugMode.ONLINE
-        self._woken = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self._discovery: asyncio.DatagramTransport | None = None
         self._methods = self._method_table()
 
@@ -373,27 +368,18 @@ class TapoPlugSimulator:
 
     async def start(self) -> None:
         """Start serving HTTP; with port 0 a free port is chosen and kept."""
-        self._woken = asyncio.Event()
         app = web.Application()
         app.router.add_post("/app/handshake1", self._handshake1)
         app.router.add_post("/app/handshake2", self._handshake2)
         app.router.add_post("/app/request", self._request)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        if self.port == 0:
-            self.port = _free_port(self.host)
-        await self._listen()
+        await self._start_app(app)
 
     async def stop(self) -> None:
         """Stop serving HTTP and discovery and release the ports."""
-        self._woken.set()
         if self._discovery is not None:
             self._discovery.close()
             self._discovery = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
+        await self._stop_app()
 
     async def set_offline(self, mode: PlugMode) -> None:
         """Change behaviour: ``REFUSED`` closes the port, ``ONLINE`` reopens it.
@@ -401,21 +387,10 @@ class TapoPlugSimulator:
         Requests a silent plug was holding are released on every change and then
         see the new mode.
         """
-        previous, self._mode = self._mode, mode
-        if mode is PlugMode.REFUSED and self._site is not None:
-            # A plug whose service is down: new connections are refused and the
-            # kernel resets the open ones, so python-kasa's keep-alive connection
-            # dies too instead of hanging on.
-            await self._site.stop()
-            self._site = None
-            server = self._runner.server if self._runner is not None else None
-            for connection in server.connections if server is not None else ():
-                connection.force_close()
-        elif previous is PlugMode.REFUSED and self._runner is not None:
-            await self._listen()
-        if mode is not PlugMode.SILENT:
-            self._woken.set()
-            self._woken = asyncio.Event()
+        self._mode = mode
+        await self._set_reachability(
+            refused=mode is PlugMode.REFUSED, silent=mode is PlugMode.SILENT
+        )
 
     def expire_sessions(self) -> None:
         """Invalidate every KLAP session: the next request with one gets HTTP 403."""
@@ -489,20 +464,6 @@ class TapoPlugSimulator:
         }
 
     # -- HTTP ---------------------------------------------------------------------
-
-    async def _listen(self) -> None:
-        if self._runner is None:
-            raise RuntimeError("simulator not started")
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await self._site.start()
-
-    async def _gate(self) -> None:
-        """Hold the request while silent, then wait the configured latency."""
-        if self._mode is PlugMode.SILENT:
-            # Released by the next mode change (or stop); it then answers as usual.
-            await self._woken.wait()
-        if self.latency:
-            await asyncio.sleep(self.latency)
 
     async def _handshake1(self, request: web.Request) -> web.StreamResponse:
         await self._gate()
@@ -853,13 +814,6 @@ def _signal_level(rssi: int) -> int:
     if rssi >= -85:
         return 1
     return 0
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- command line ---------------------------------------------------------------------
