@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import contextlib
+from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from kasa.httpclient import HttpClient
 from kasa.protocols import SmartProtocol
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 # Imported before the `hass` fixture runs: otherwise the harness's own
 # testing_config/custom_components package shadows ours ("Integration not found").
@@ -220,3 +225,15 @@ def device_with_mac(
         if (dr.CONNECTION_NETWORK_MAC, mac) in device.connections:
             return device
     return None
+
+
+async def tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
+) -> None:
+    """Let ``seconds`` pass on the frozen clock and wait for what fell due.
+
+    Scheduled refreshes run as background tasks, so those are waited for too.
+    """
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -23,7 +23,7 @@ from custom_components.balupi.const import (
 )
 from simulators.baluhost import BaluHostSimulator, NasMode
 
-from .conftest import NAS_MAC, device_with_mac
+from .conftest import NAS_MAC, device_with_mac, tick
 
 REACHABLE = "binary_sensor.baluhost_nas_reachable"
 LATENCY = "sensor.baluhost_nas_heartbeat_latency"
@@ -31,10 +31,7 @@ INTERVAL = timedelta(seconds=int(DEFAULT_OPTIONS[CONF_HEARTBEAT_INTERVAL]))
 
 
 async def next_heartbeat(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(INTERVAL)
-    async_fire_time_changed(hass)
-    # Scheduled refreshes run as background tasks; wait for the poll to finish.
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await tick(hass, freezer, INTERVAL.total_seconds())
 
 
 async def test_setup_with_the_nas_up(

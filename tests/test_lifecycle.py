@@ -15,7 +15,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
 )
 
 from custom_components.balupi.const import (
@@ -33,6 +32,8 @@ from custom_components.balupi.lifecycle import (
 from simulators.baluhost import BaluHostSimulator, NasMode
 from simulators.tapo import TapoPlugSimulator
 
+from .conftest import tick
+
 STATE = "sensor.baluhost_nas_state"
 SINCE = "sensor.baluhost_nas_state_since"
 POWER_STATE = "sensor.baluhost_nas_power_state"
@@ -45,12 +46,14 @@ def state(hass: HomeAssistant, entity_id: str = STATE) -> str:
     return current.state
 
 
-async def tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
+async def fall_asleep(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, nas: BaluHostSimulator
 ) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    """The NAS sleeps (standby power, service refusing) and BaluPi sees it offline."""
+    await nas.set_mode(NasMode.REFUSED)
+    await nas.power(8.0)
+    await tick(hass, freezer, 30)
+    assert state(hass) == "offline"
 
 
 @pytest.fixture
@@ -193,10 +196,7 @@ async def test_wake_on_lan_boots_the_nas(
 ) -> None:
     caplog.set_level(logging.INFO, logger="custom_components.balupi")
     entry = await set_up(hass, plug_entry, wol_port)
-    await nas.set_mode(NasMode.REFUSED)
-    await nas.power(8.0)
-    await tick(hass, freezer, 30)
-    assert state(hass) == "offline"
+    await fall_asleep(hass, freezer, nas)
 
     await press_wake(hass)
     assert nas.wol_packets == 1, "the magic packet reached the NAS"
@@ -232,9 +232,7 @@ async def test_wake_refusals_say_why(
     await set_up(hass, plug_entry, wol_port)
     assert await refusal() == "wake_already_online"
 
-    await nas.set_mode(NasMode.REFUSED)
-    await nas.power(8.0)
-    await tick(hass, freezer, 30)
+    await fall_asleep(hass, freezer, nas)
     await nas.power(45.0)  # the service crashed, the hardware runs
     await tick(hass, freezer, 30)
     assert state(hass) == "offline"
@@ -261,9 +259,7 @@ async def test_boot_timeout_reports_what_to_check(
 ) -> None:
     entry = await set_up(hass, plug_entry, wol_port, **{CONF_BOOT_TIMEOUT: 30})
     nas.boot_time = 3600  # it never comes up
-    await nas.set_mode(NasMode.REFUSED)
-    await nas.power(8.0)
-    await tick(hass, freezer, 30)
+    await fall_asleep(hass, freezer, nas)
     await press_wake(hass)
     for _ in range(6):
         await tick(hass, freezer, 5)
@@ -292,9 +288,7 @@ async def test_state_survives_a_restart(
 ) -> None:
     """Booting resumes where it was, with fast polling, after a reload."""
     entry = await set_up(hass, plug_entry, wol_port)
-    await nas.set_mode(NasMode.REFUSED)
-    await nas.power(8.0)
-    await tick(hass, freezer, 30)
+    await fall_asleep(hass, freezer, nas)
     await press_wake(hass)
     since = state(hass, SINCE)
 

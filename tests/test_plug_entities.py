@@ -17,16 +17,13 @@ from homeassistant.helpers import (
 )
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.balupi.const import DOMAIN
 from custom_components.balupi.coordinator import tapo_auth_issue_id
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import device_with_mac
+from .conftest import device_with_mac, tick
 
 POLL = timedelta(seconds=30)
 
@@ -38,9 +35,7 @@ def value(hass: HomeAssistant, entity_id: str) -> str:
 
 
 async def next_poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(POLL)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await tick(hass, freezer, POLL.total_seconds())
 
 
 async def test_plug_entities_show_what_the_plugs_measure(
