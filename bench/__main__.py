@@ -1,7 +1,7 @@
 """Run BaluPi's benchmark and print one table of figures (``scripts/bench``).
 
     scripts/bench                    every section
-    scripts/bench --quick            without the slow sections (memory)
+    scripts/bench --quick            without the slow sections (memory, nas)
     scripts/bench --section plugs    only the named sections (repeatable)
 
 Progress goes to stderr, the table to stdout. Nothing is asserted: the exit code is
@@ -19,12 +19,12 @@ import signal
 import sys
 import time
 
-from . import memory, plugs
+from . import memory, nas, plugs
 from .common import BenchError, Row, Section, Settings, progress
 from .machine import machine_rows
 from .table import render
 
-SECTIONS: tuple[Section, ...] = (plugs.SECTION, memory.SECTION)
+SECTIONS: tuple[Section, ...] = (plugs.SECTION, memory.SECTION, nas.SECTION)
 """Every section, in the order they run; a new section is one more module here."""
 
 

@@ -57,6 +57,12 @@ type NasAction = Literal["shut_down", "sleep", "run"]
 """What the farm can do to its NAS: ``BaluHostSimulator``'s methods of that name."""
 
 
+def plug_mac(index: int) -> str:
+    """The MAC of simulated plug ``index`` (plug 0 powers the NAS)."""
+    number = index + 1
+    return f"48:22:54:10:{number >> 8:02X}:{number & 0xFF:02X}"
+
+
 @dataclass(frozen=True, slots=True)
 class FarmStats:
     """What the simulated plugs have served so far, per plug."""
@@ -209,7 +215,7 @@ def _plug(index: int, latency: float) -> TapoPlugSimulator:
     plug = TapoPlugSimulator(
         host=HOST,
         alias=f"Bench plug {number}",
-        mac=f"48:22:54:10:{number >> 8:02X}:{number & 0xFF:02X}",
+        mac=plug_mac(index),
         username=TAPO_USERNAME,
         password=TAPO_PASSWORD,
         power_w=5.0 + number % 40,

@@ -222,9 +222,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the NAS's, the plugs' and the whole-home sensors."""
     data = entry.runtime_data
-    async_add_entities(
-        NasSensor(data.nas, description) for description in NAS_SENSORS
-    )
+    async_add_entities(NasSensor(data.nas, description) for description in NAS_SENSORS)
     for plug in data.plugs.values():
         async_add_entities(
             (PlugSensor(plug, description) for description in PLUG_SENSORS),
