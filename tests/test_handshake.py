@@ -1,0 +1,218 @@
+"""Signed pushes: verified exactly as the real NAS signs and sends them (plain module)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from custom_components.balupi.handshake import MAX_BODY, PushRejectedError, PushVerifier
+
+SECRET = "Kq3dV0x9r0mN7pL2wT5yH8cJ1fB4gZ6sA-eU_iO3qW9xR2tY"  # 48 URL-safe chars
+NOW = 1_795_700_000
+OFFLINE = "/api/handshake/nas-going-offline"
+ONLINE = "/api/handshake/nas-coming-online"
+
+SNAPSHOT: dict[str, Any] = {
+    "version": 1,
+    "generated_at": "2026-11-26T20:12:11.123456+00:00",
+    "baluhost_version": "1.16.2",
+    "system": {"hostname": "baluhost", "uptime_seconds": 86400, "cpu_model": "N100", "ram_total_gb": 15.5},
+    "storage": {
+        "arrays": [{"name": "md0", "level": "raid1", "state": "optimal", "size_bytes": 4000787030016, "devices": ["sda1", "sdb1"]}],
+        "total_bytes": 4000787030016,
+        "used_bytes": 1234567890123,
+    },
+    "smart_health": {"/dev/sda": {"status": "PASSED", "temperature_c": 34, "power_on_hours": 12000}},
+    "services": {"vpn": {"active_clients": 0}, "shares": {"active_shares": 2}, "backups": {"last_backup": None, "status": "none"}},
+    "users": {"total": 2, "list": [{"username": "jörg", "role": "admin"}, {"username": "anna", "role": "user"}]},
+    "files_summary": {"total_files": 120000, "total_size_bytes": 987654321},
+}  # fmt: skip
+
+
+def nas_request(
+    path: str,
+    body: dict[str, Any] | None,
+    *,
+    secret: str = SECRET,
+    timestamp: int = NOW,
+    method: str = "POST",
+) -> tuple[dict[str, str], bytes]:
+    """Headers and raw body exactly as BaluHost sends them.
+
+    It hashes the canonical JSON but sends its HTTP client's own serialisation
+    (httpx 0.27: plain json.dumps, insertion order, ", " and ": ").
+    """
+    if body is None:
+        body_hash, raw = hashlib.sha256(b"").hexdigest(), b""
+    else:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        body_hash = hashlib.sha256(canonical.encode()).hexdigest()
+        raw = json.dumps(body).encode()
+    message = f"{method}:{path}:{timestamp}:{body_hash}"
+    signature = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "X-Balupi-Timestamp": str(timestamp),
+        "X-Balupi-Signature": signature,
+        "Content-Type": "application/json",
+    }
+    return headers, raw
+
+
+@pytest.fixture
+def verifier() -> PushVerifier:
+    return PushVerifier(SECRET, clock=lambda: NOW)
+
+
+def test_startup_push_with_empty_body(verifier: PushVerifier) -> None:
+    headers, raw = nas_request(ONLINE, None)
+    push = verifier.verify("POST", ONLINE, headers, raw)
+    assert push.body is None
+    assert push.path == ONLINE
+    assert push.timestamp == NOW
+
+
+def test_shutdown_push_with_the_nas_non_canonical_bytes(verifier: PushVerifier) -> None:
+    """The pitfall that broke the old Pi: raw bytes differ from what was hashed."""
+    headers, raw = nas_request(OFFLINE, SNAPSHOT)
+    canonical = json.dumps(SNAPSHOT, sort_keys=True, separators=(",", ":")).encode()
+    assert raw != canonical
+    assert b"j\\u00f6rg" in raw, "ASCII escapes, as the NAS sends them"
+    push = verifier.verify("POST", OFFLINE, headers, raw)
+    assert push.body == SNAPSHOT
+
+
+def test_canonical_bytes_are_accepted_too(verifier: PushVerifier) -> None:
+    headers, _ = nas_request(OFFLINE, SNAPSHOT)
+    canonical = json.dumps(SNAPSHOT, sort_keys=True, separators=(",", ":")).encode()
+    assert verifier.verify("POST", OFFLINE, headers, canonical).body == SNAPSHOT
+
+
+def test_headers_in_any_case_and_signature_in_capitals(verifier: PushVerifier) -> None:
+    headers, raw = nas_request(ONLINE, None)
+    shouted = {
+        "x-balupi-timestamp": headers["X-Balupi-Timestamp"],
+        "X-BALUPI-SIGNATURE": headers["X-Balupi-Signature"].upper(),
+    }
+    assert verifier.verify("POST", ONLINE, shouted, raw).body is None
+
+
+@pytest.mark.parametrize("skew", [-60, 60])
+def test_clock_skew_inside_the_window(verifier: PushVerifier, skew: int) -> None:
+    headers, raw = nas_request(ONLINE, None, timestamp=NOW + skew)
+    verifier.verify("POST", ONLINE, headers, raw)
+
+
+def rejected(
+    verifier: PushVerifier, path: str, headers: dict[str, str], raw: bytes
+) -> tuple[int, str]:
+    with pytest.raises(PushRejectedError) as raised:
+        verifier.verify("POST", path, headers, raw)
+    return raised.value.status, raised.value.reason
+
+
+def test_a_signature_is_accepted_once(verifier: PushVerifier) -> None:
+    headers, raw = nas_request(OFFLINE, SNAPSHOT)
+    verifier.verify("POST", OFFLINE, headers, raw)
+    assert rejected(verifier, OFFLINE, headers, raw) == (401, "signature already used")
+
+
+def test_replays_are_forgotten_once_their_window_passed() -> None:
+    now = [NOW]
+    verifier = PushVerifier(SECRET, clock=lambda: now[0])
+    first = nas_request(ONLINE, None)
+    verifier.verify("POST", ONLINE, *first)
+    now[0] += 61
+    second = nas_request(ONLINE, None, timestamp=now[0])
+    verifier.verify("POST", ONLINE, *second)
+    assert rejected(verifier, ONLINE, *first)[1] == "timestamp outside the 60 s window"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"secret": "x" * 48}, "invalid signature"),
+        ({"method": "PUT"}, "invalid signature"),
+        ({"timestamp": NOW - 61}, "timestamp outside the 60 s window"),
+        ({"timestamp": NOW + 61}, "timestamp outside the 60 s window"),
+    ],
+)
+def test_forgeries_are_refused(
+    verifier: PushVerifier, change: dict[str, Any], reason: str
+) -> None:
+    headers, raw = nas_request(OFFLINE, SNAPSHOT, **change)
+    assert rejected(verifier, OFFLINE, headers, raw) == (401, reason)
+
+
+def test_a_signature_for_another_path_is_refused(verifier: PushVerifier) -> None:
+    headers, raw = nas_request(ONLINE, None)
+    assert rejected(verifier, OFFLINE, headers, raw) == (401, "invalid signature")
+
+
+def test_a_tampered_body_is_refused(verifier: PushVerifier) -> None:
+    headers, raw = nas_request(OFFLINE, SNAPSHOT)
+    tampered = raw.replace(b'"admin"', b'"user"')
+    assert rejected(verifier, OFFLINE, headers, tampered) == (401, "invalid signature")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing signature headers"),
+        ({"X-Balupi-Timestamp": str(NOW)}, "missing signature headers"),
+        ({"X-Balupi-Signature": "a" * 64}, "missing signature headers"),
+        (
+            {
+                "X-Balupi-Timestamp": "2026-11-26T20:12:11Z",
+                "X-Balupi-Signature": "a" * 64,
+            },
+            "invalid timestamp",
+        ),
+        (
+            {"X-Balupi-Timestamp": "-5", "X-Balupi-Signature": "a" * 64},
+            "invalid timestamp",
+        ),
+        (
+            {"X-Balupi-Timestamp": "9" * 40, "X-Balupi-Signature": "a" * 64},
+            "invalid timestamp",
+        ),
+        (
+            {"X-Balupi-Timestamp": str(NOW), "X-Balupi-Signature": "a" * 63},
+            "malformed signature",
+        ),
+        (
+            {"X-Balupi-Timestamp": str(NOW), "X-Balupi-Signature": "g" * 64},
+            "malformed signature",
+        ),
+    ],
+)
+def test_malformed_headers(
+    verifier: PushVerifier, headers: dict[str, str], reason: str
+) -> None:
+    assert rejected(verifier, ONLINE, headers, b"") == (401, reason)
+
+
+def test_body_over_one_mib(verifier: PushVerifier) -> None:
+    headers, _ = nas_request(OFFLINE, SNAPSHOT)
+    huge = b'{"pad": "' + b"x" * MAX_BODY + b'"}'
+    assert rejected(verifier, OFFLINE, headers, huge) == (413, "body larger than 1 MiB")
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b'{"a": 1'])
+def test_body_that_is_not_json(verifier: PushVerifier, raw: bytes) -> None:
+    headers, _ = nas_request(OFFLINE, SNAPSHOT)
+    assert rejected(verifier, OFFLINE, headers, raw) == (400, "body is not JSON")
+
+
+def test_flood_of_valid_pushes_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("custom_components.balupi.handshake.MAX_REMEMBERED", 3)
+    verifier = PushVerifier(SECRET, clock=lambda: NOW)
+    for offset in range(3):
+        verifier.verify(
+            "POST", ONLINE, *nas_request(ONLINE, None, timestamp=NOW - offset)
+        )
+    headers, raw = nas_request(ONLINE, None, timestamp=NOW - 3)
+    assert rejected(verifier, ONLINE, headers, raw) == (401, "too many pushes")
