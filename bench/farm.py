@@ -36,11 +36,10 @@ from dataclasses import dataclass
 import json
 import logging
 import sys
-import time
 from typing import Any, Literal
 
 from custom_components.balupi.plugs import PlugAddress
-from simulators.baluhost import BaluHostSimulator, NasMode
+from simulators.baluhost import BaluHostSimulator
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
 from .common import ROOT, TAPO_PASSWORD, TAPO_USERNAME, BenchError, python_env
@@ -225,22 +224,11 @@ def _plug(index: int, latency: float) -> TapoPlugSimulator:
 
 
 class _TimedNas(BaluHostSimulator):
-    """The simulated NAS, noting when a magic packet woke it and when it came up."""
+    """The simulated NAS with the farm's own bookkeeping."""
 
     def __init__(self) -> None:
         super().__init__(HOST, mac=NAS_MAC)
-        self.woken_at: float | None = None
-        self.up_at: float | None = None
         self.wol_port: int | None = None
-
-    async def _boot(self) -> None:
-        self.woken_at = time.time()
-        await super()._boot()
-
-    async def run(self) -> None:
-        await super().run()
-        if self.mode is NasMode.UP:
-            self.up_at = time.time()
 
 
 def _answer(reply: dict[str, Any]) -> None:

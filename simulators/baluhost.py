@@ -19,6 +19,7 @@ from collections.abc import Callable
 import contextlib
 from enum import StrEnum
 import logging
+import time
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -72,6 +73,10 @@ class BaluHostSimulator(LoopbackHttpServer):
         """The simulated plug the NAS hangs on; its power follows the NAS."""
         self.wol_packets = 0
         """Magic packets for this NAS's MAC that reached it."""
+        self.woken_at: float | None = None
+        """Unix time the last magic packet started a boot."""
+        self.up_at: float | None = None
+        """Unix time the NAS last started answering (``run()``)."""
         self._wol: asyncio.DatagramTransport | None = None
         self._booting: asyncio.Task[None] | None = None
         self.version = BALUHOST_VERSION
@@ -125,6 +130,7 @@ class BaluHostSimulator(LoopbackHttpServer):
         """Up and answering, at full power."""
         await self.power(ACTIVE_W)
         await self.set_mode(NasMode.UP)
+        self.up_at = time.time()
 
     async def listen_for_wake_on_lan(self, port: int = 0) -> int:
         """Boot ``boot_time`` seconds after a magic packet for ``mac`` arrives.
@@ -138,6 +144,7 @@ class BaluHostSimulator(LoopbackHttpServer):
             if data[:102] == expected:
                 self.wol_packets += 1
                 if self._booting is None or self._booting.done():
+                    self.woken_at = time.time()
                     self._booting = loop.create_task(self._boot())
 
         self._wol, _ = await loop.create_datagram_endpoint(

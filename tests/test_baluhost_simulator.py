@@ -48,10 +48,14 @@ async def test_a_magic_packet_boots_the_nas(
     await send_magic_packet(nas.mac, broadcast="127.0.0.1", port=port)
     await asyncio.sleep(0.05)
     assert nas.wol_packets == 1, "only the packet for its own MAC counts"
+    assert nas.woken_at is not None
+    assert nas.up_at is None
     assert plug.power_w == STANDBY_W, "booting: firmware and disks first"
     with pytest.raises(NasUnreachableError):
         await fetch_health(session, nas.url, timeout=0.05)
 
     await asyncio.sleep(0.3)
     assert plug.power_w == ACTIVE_W
+    assert nas.up_at is not None
+    assert nas.up_at - nas.woken_at >= 0.2
     assert (await fetch_health(session, nas.url, timeout=1)).version == nas.version
