@@ -60,7 +60,12 @@ async def fetch_health(
             ) as response:
                 if response.status != 200:
                     raise NasReplyError(f"HTTP {response.status}")
-                body = await response.content.read(MAX_HEALTH_BYTES + 1)
+                body = b""
+                # read(n) may return less than n: read to the end, or past the cap.
+                while len(body) <= MAX_HEALTH_BYTES and (
+                    chunk := await response.content.read(MAX_HEALTH_BYTES + 1)
+                ):
+                    body += chunk
     except TimeoutError as err:
         raise NasUnreachableError(f"no reply within {timeout:g} s") from err
     except aiohttp.ClientConnectorError as err:
