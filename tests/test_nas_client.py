@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 import errno
 
 import aiohttp
@@ -18,36 +18,13 @@ from custom_components.balupi.nas_client import (
 )
 from simulators.baluhost import BaluHostSimulator, NasMode
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from .conftest import Handler, Serve
 
 
 @pytest.fixture
 async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
-
-
-@pytest.fixture
-async def peer(
-    socket_enabled: None,
-) -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    """Serve one handler on /api/health on loopback: a web server that is not BaluHost."""
-    runners: list[web.AppRunner] = []
-
-    async def serve(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get("/api/health", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    yield serve
-    for runner in runners:
-        await runner.cleanup()
 
 
 async def test_healthy_nas(
@@ -184,22 +161,23 @@ async def _hang_up(request: web.Request) -> web.StreamResponse:
 )
 async def test_wrong_peers_are_not_taken_for_a_nas(
     session: aiohttp.ClientSession,
-    peer: Callable[[Handler], Awaitable[str]],
+    peer: Serve,
     handler: Handler,
     error: type[Exception],
     reason: str,
 ) -> None:
-    url = await peer(handler)
+    url = await peer({("GET", "/api/health"): handler})
     with pytest.raises(error, match=reason):
         await fetch_health(session, url, timeout=2)
 
 
 async def test_odd_version_values_are_kept_short(
-    session: aiohttp.ClientSession, peer: Callable[[Handler], Awaitable[str]]
+    session: aiohttp.ClientSession, peer: Serve
 ) -> None:
     async def odd(request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "version": 2 * "v" * 100})
 
-    health = await fetch_health(session, await peer(odd), timeout=2)
+    url = await peer({("GET", "/api/health"): odd})
+    health = await fetch_health(session, url, timeout=2)
     assert health.version == "v" * 64
     assert health.api_version is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 import errno
 from typing import Any
 from urllib.parse import quote
@@ -25,14 +25,14 @@ from custom_components.balupi.pihole import (
 )
 from simulators.pihole import PiholeMode, PiholeSimulator
 
+from .conftest import Handler, Serve
+
 PASSWORD = "web-password"
 APP_PASSWORD = "app-password-0123456789"
 HOST = "baluhost.local"
 NAS_IP = "192.168.178.53"
 PI_IP = "192.168.178.20"
 ROUTER = "192.168.178.1 fritz.box"
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeClock:
@@ -75,30 +75,6 @@ def clock(pihole: PiholeSimulator) -> FakeClock:
 @pytest.fixture
 def client(session: aiohttp.ClientSession, pihole: PiholeSimulator) -> PiholeClient:
     return PiholeClient(session, pihole.url, PASSWORD, timeout=2)
-
-
-@pytest.fixture
-async def peer(
-    socket_enabled: None,
-) -> AsyncIterator[Callable[[dict[tuple[str, str], Handler]], Awaitable[str]]]:
-    """Serve some handlers by (method, path) on loopback: a server that is no Pi-hole."""
-    runners: list[web.AppRunner] = []
-
-    async def serve(routes: dict[tuple[str, str], Handler]) -> str:
-        app = web.Application()
-        for (method, path), handler in routes.items():
-            app.router.add_route(method, path, handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    yield serve
-    for runner in runners:
-        await runner.cleanup()
 
 
 def logins(pihole: PiholeSimulator) -> int:
@@ -460,7 +436,7 @@ GOOD_LOGIN = _json({"session": {"valid": True, "sid": "abc", "validity": 1800}})
 )
 async def test_odd_peers(
     session: aiohttp.ClientSession,
-    peer: Callable[[dict[tuple[str, str], Handler]], Awaitable[str]],
+    peer: Serve,
     login: Handler,
     hosts: Handler | None,
     reason: str,
@@ -475,7 +451,7 @@ async def test_odd_peers(
 
 async def test_a_session_refused_right_after_login_is_an_error(
     session: aiohttp.ClientSession,
-    peer: Callable[[dict[tuple[str, str], Handler]], Awaitable[str]],
+    peer: Serve,
 ) -> None:
     logins = 0
 
