@@ -324,3 +324,15 @@ async def test_wake_while_the_state_is_still_unknown(
         await press_wake(hass)
     assert raised.value.translation_key == "wake_state_unknown"
     assert raised.value.translation_placeholders == {"state": "unknown"}
+
+
+async def test_removing_the_entry_forgets_the_stored_state(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    loaded_entry: MockConfigEntry,
+) -> None:
+    key = f"{DOMAIN}.{loaded_entry.entry_id}.nas_state"
+    assert hass_storage[key]["data"]["state"] == "online"
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage

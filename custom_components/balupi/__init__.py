@@ -10,7 +10,7 @@ from kasa import Credentials
 from .const import LOGGER
 from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
 from .entity import hub_device_info, nas_device_info, plug_device_info
-from .lifecycle import NasLifecycleCoordinator
+from .lifecycle import NasLifecycleCoordinator, state_store
 from .plug_flow import plug_subentries
 from .plugs import PlugClient
 from .settings import ConnectionSettings, Options
@@ -81,6 +81,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
 async def async_unload_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bool:
     """Unload a BaluPi entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
+    """Forget the stored NAS state of a removed entry."""
+    await state_store(hass, entry.entry_id).async_remove()
 
 
 async def _async_reload_on_update(

@@ -68,6 +68,11 @@ class NasStatus:
         return self.sample is not None and self.sample.reachable
 
 
+def state_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, str]]:
+    """Where the NAS's state and its time are kept across restarts."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.nas_state")
+
+
 def boot_timeout_issue_id(entry: BaluPiConfigEntry) -> str:
     """ID of the repair issue raised when a wake-up does not bring the NAS up."""
     return f"boot_timeout_{entry.entry_id}"
@@ -99,9 +104,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self._nas_device_id = nas_device_id
         self._nas_version: str | None = None
         self._session = async_get_clientsession(hass)
-        self._store: Store[dict[str, str]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.nas_state"
-        )
+        self._store = state_store(hass, entry.entry_id)
         self.machine = NasStateMachine(clock=dt_util.utcnow)
         self._failures = 0
         self._sample: HeartbeatSample | None = None
