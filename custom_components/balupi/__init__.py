@@ -48,7 +48,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         client = PlugClient(
             Credentials(connection.tapo_username, connection.tapo_password or "")
         )
-        data.plug_client = client
         entry.async_on_unload(client.close)
         for subentry in plug_subentries(entry):
             plug = PlugCoordinator(hass, entry, client, subentry, options)

@@ -28,7 +28,6 @@ class BaluPiData:
     connection: ConnectionSettings
     options: Options
     nas: NasLifecycleCoordinator
-    plug_client: PlugClient | None = None
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""
     rejected_by: set[str] = field(default_factory=set)

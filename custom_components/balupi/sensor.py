@@ -228,7 +228,7 @@ async def async_setup_entry(
             (PlugSensor(plug, description) for description in PLUG_SENSORS),
             config_subentry_id=plug.subentry_id,
         )
-    if data.plug_client is not None:
+    if data.connection.tapo_username is not None:
         async_add_entities(HubSensor(entry, description) for description in HUB_SENSORS)
     if data.nas_plug is not None:
         async_add_entities([NasSensor(data.nas, NAS_POWER_STATE)])
