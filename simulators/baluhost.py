@@ -8,7 +8,15 @@ The simulator can be switched between behaviours a real NAS shows: up, down with
 port closed (refused), down but silent (a hung or sleeping host: the TCP connection is
 accepted and nothing comes back), slow, and broken (HTTP 500).
 
-Run it alone with ``python -m simulators.baluhost --port 8000``.
+The NAS's own pushes to the Pi (signed, with the snapshot) are
+``simulators.nas_push.NasPushClient``; the snapshot is ``simulators.snapshot``.
+
+Run it alone with ``python -m simulators.baluhost --port 8000``. Send one push as the NAS
+would, and exit (status 1 when the Pi did not acknowledge):
+``python -m simulators.baluhost --push-offline http://pi:8000 --secret S`` (or
+``--push-online URL``). The URL is ``BALUPI_URL``: the NAS's fixed path is appended and
+signed, unless ``--path`` names another one (e.g. ``/api/webhook/ID``). ``--secret``
+defaults to ``$BALUPI_HANDSHAKE_SECRET``.
 """
 
 from __future__ import annotations
@@ -19,12 +27,16 @@ from collections.abc import Callable
 import contextlib
 from enum import StrEnum
 import logging
+import os
 import time
 from typing import Any, Protocol
 
+import aiohttp
 from aiohttp import web
 
+from .nas_push import NasPushClient
 from .server import LoopbackHttpServer
+from .snapshot import make_snapshot
 
 BALUHOST_VERSION = "1.16.2"
 
@@ -186,13 +198,52 @@ async def _serve(host: str, port: int) -> None:
         await nas.stop()
 
 
+async def _push_once(url: str, secret: str, path: str | None, *, offline: bool) -> bool:
+    """Send one push as the NAS would; whether the Pi acknowledged it."""
+    async with aiohttp.ClientSession() as session:
+        client = NasPushClient(session, url, secret)
+        if path is not None:
+            client.path_offline = client.path_online = path
+        if offline:
+            reply = await client.going_offline(make_snapshot())
+        else:
+            reply = await client.coming_online()
+    logging.getLogger(__name__).warning(
+        "%s %s: %s", "going offline" if offline else "coming online", url, reply
+    )
+    return reply.ok
+
+
 def main() -> None:
-    """Run one simulated NAS until interrupted."""
+    """Run one simulated NAS until interrupted, or send one push and exit."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    push = parser.add_mutually_exclusive_group()
+    push.add_argument(
+        "--push-offline", metavar="URL", help="send the shutdown push with a snapshot"
+    )
+    push.add_argument("--push-online", metavar="URL", help="send the startup push")
+    parser.add_argument(
+        "--path", help="push to (and sign) this path instead of the NAS's fixed one"
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("BALUPI_HANDSHAKE_SECRET", ""),
+        help="the shared secret (default: $BALUPI_HANDSHAKE_SECRET)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    url = args.push_offline or args.push_online
+    if url:
+        if not args.secret:
+            parser.error("a push needs --secret or $BALUPI_HANDSHAKE_SECRET")
+        ok = asyncio.run(
+            _push_once(
+                url, args.secret, args.path, offline=args.push_offline is not None
+            )
+        )
+        raise SystemExit(0 if ok else 1)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args.host, args.port))
 

@@ -14,7 +14,16 @@ Written from FTL v6.4.1 (``src/api/auth.c``, ``src/api/api.c``, ``src/api/config
   until a login reclaims it.
 * ``DELETE /api/auth`` → 204 without a body, seat freed; 401 with a session object when
   the id is missing, unknown or expired (FTL's 404 branch cannot be reached here).
-* ``GET /api/config/dns/hosts`` → ``{"config": {"dns": {"hosts": [...]}}, "took": ...}``.
+* ``GET /api/config`` and ``GET /api/config/{path}`` (any session, app sessions
+  included) → 200 ``{"config": {...}, "took": ...}`` with the subtree at ``path``
+  (a dotted key with ``/`` for ``.``) of the items the simulator models: ``dns.hosts``,
+  ``webserver.api.app_sudo``, ``webserver.api.max_sessions`` and
+  ``webserver.session.timeout``. So ``GET /api/config/dns/hosts`` →
+  ``{"config": {"dns": {"hosts": [...]}}}`` and ``GET
+  /api/config/webserver/api/app_sudo`` → ``{"config": {"webserver": {"api":
+  {"app_sudo": false}}}}``. As in FTL (``get_json_config`` keeps the items whose path
+  starts with the requested one), a path that names no item is no error: it answers
+  200 ``{"config": {}}``, neither 404 nor 400. ``?detailed=true`` is not modelled.
 * ``PUT /api/config/dns/hosts/{value}`` → 201 ``{"took": ...}``; 400 "Item already
   present" (exact ``strcmp``), 400 "Invalid value" from the validator, 400 when the
   list is forced by an environment variable. ``DELETE`` of the same path → 204 without a
@@ -58,6 +67,7 @@ DEFAULT_MAX_SESSIONS = 16
 """``webserver.api.max_sessions``."""
 
 AUTH_PATH = "/api/auth"
+CONFIG_PATH = "/api/config"
 HOSTS_PATH = "/api/config/dns/hosts"
 HOSTS_KEY = "dns.hosts"
 
@@ -204,16 +214,26 @@ class PiholeSimulator(LoopbackHttpServer):
             return await self._auth(request, reply)
         value = path.removeprefix(HOSTS_PATH + "/")
         is_item = value not in {"", path}
-        if (path == HOSTS_PATH and method == "GET") or (
-            is_item and method in {"PUT", "DELETE"}
-        ):
+        is_config = path == CONFIG_PATH or path.startswith(CONFIG_PATH + "/")
+        if (is_config and method == "GET") or (is_item and method in {"PUT", "DELETE"}):
             authorized, session, _message = self._check_auth(request)
             if not authorized:
                 return reply.error(401, "unauthorized", "Unauthorized")
             if method == "GET":
-                return reply.json({"config": {"dns": {"hosts": list(self.hosts)}}})
+                requested = config_path(path.removeprefix(CONFIG_PATH).lstrip("/"))
+                return reply.json({"config": select_config(self.config(), requested)})
             return self._put_delete(method, value, session, reply)
         return reply.error(404, "not_found", "Not found", request.raw_path)
+
+    def config(self) -> dict[str, Any]:
+        """The config items the simulator models, nested like FTL's ``/api/config``."""
+        return {
+            "dns": {"hosts": list(self.hosts)},
+            "webserver": {
+                "session": {"timeout": int(self.session_timeout)},
+                "api": {"max_sessions": self.max_sessions, "app_sudo": self.app_sudo},
+            },
+        }
 
     def _check_auth(
         self, request: web.Request
@@ -448,6 +468,39 @@ def validate_host_record(value: str, index: int) -> str | None:
     if count < 1:
         return f'{key}: entry does not have at least one hostname ("{value}")'
     return None
+
+
+def config_path(item: str) -> list[str]:
+    """FTL's ``gen_config_path``: ``"webserver/api/app_sudo"`` → its path elements.
+
+    Split at ``/``; one trailing ``/`` adds no element, an empty item has none.
+    """
+    if not item:
+        return []
+    elements = item.split("/")
+    if elements[-1] == "":
+        elements.pop()
+    return elements
+
+
+def select_config(
+    tree: dict[str, Any], requested: list[str], depth: int = 0
+) -> dict[str, Any]:
+    """FTL's ``get_json_config`` subset: the items whose path starts with ``requested``.
+
+    Objects are only made for items that are kept, so a path that names nothing
+    gives ``{}``; a path deeper than an item (``dns/hosts/x``) names nothing either.
+    """
+    selected: dict[str, Any] = {}
+    for key, value in tree.items():
+        if depth < len(requested) and key != requested[depth]:
+            continue
+        if isinstance(value, dict):
+            if child := select_config(value, requested, depth + 1):
+                selected[key] = child
+        elif depth + 1 >= len(requested):
+            selected[key] = value
+    return selected
 
 
 def _valid_domain(name: str) -> bool:

@@ -81,6 +81,15 @@ def logins(pihole: PiholeSimulator) -> int:
     return pihole.requests["POST", "/api/auth"]
 
 
+def _json(data: Any, status: int = 200) -> Handler:
+    """A peer's handler that answers ``data``."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response(data, status=status)
+
+    return handler
+
+
 # -- Sessions -------------------------------------------------------------------
 
 
@@ -237,6 +246,119 @@ async def test_close_never_raises(
     await client.close()  # the HTTP session is gone already
 
 
+# -- Write permission (for the config flow) ------------------------------------
+
+APP_SUDO = "/api/config/webserver/api/app_sudo"
+
+
+async def test_the_web_password_can_write_without_asking(
+    client: PiholeClient, pihole: PiholeSimulator
+) -> None:
+    assert await client.can_write()
+    assert pihole.requests["GET", APP_SUDO] == 0
+    sid = next(iter(pihole.sessions))
+    assert await client.point(HOST, NAS_IP)
+    assert list(pihole.sessions) == [sid]
+    assert pihole.logins == 1
+
+
+@pytest.mark.parametrize("app_sudo", [False, True])
+async def test_an_app_password_can_write_only_with_app_sudo(
+    session: aiohttp.ClientSession, pihole: PiholeSimulator, app_sudo: bool
+) -> None:
+    pihole.app_sudo = app_sudo
+    client = PiholeClient(session, pihole.url, APP_PASSWORD, timeout=2)
+    assert await client.can_write() is app_sudo
+    assert pihole.requests["GET", APP_SUDO] == 1
+    (sid,) = pihole.sessions
+    assert pihole.sessions[sid].app
+    # The answer is what a DNS switch then meets, in the same session.
+    if app_sudo:
+        assert await client.point(HOST, NAS_IP)
+    else:
+        with pytest.raises(PiholeReadOnlyError):
+            await client.point(HOST, NAS_IP)
+    assert list(pihole.sessions) == [sid]
+    assert pihole.logins == 1
+    assert pihole.active_sessions == 1
+
+
+async def test_can_write_reads_app_sudo_each_time(
+    session: aiohttp.ClientSession, pihole: PiholeSimulator
+) -> None:
+    client = PiholeClient(session, pihole.url, APP_PASSWORD, timeout=2)
+    await client.hosts()
+    assert not await client.can_write()
+    pihole.app_sudo = True
+    assert await client.can_write()
+    assert pihole.logins == 1
+
+
+async def test_can_write_after_the_session_expired(
+    session: aiohttp.ClientSession, pihole: PiholeSimulator
+) -> None:
+    client = PiholeClient(session, pihole.url, APP_PASSWORD, timeout=2)
+    assert not await client.can_write()
+    pihole.expire_sessions()
+    assert not await client.can_write()
+    assert pihole.logins == 2
+    assert len(pihole.sessions) == 1
+
+
+async def test_can_write_without_a_pihole_password(
+    session: aiohttp.ClientSession, socket_enabled: None
+) -> None:
+    pihole = PiholeSimulator(password=None)
+    await pihole.start()
+    try:
+        client = PiholeClient(session, pihole.url, "anything", timeout=2)
+        assert await client.can_write()
+        assert pihole.requests["GET", APP_SUDO] == 0
+    finally:
+        await pihole.stop()
+
+
+async def test_can_write_raises_the_usual_errors(
+    session: aiohttp.ClientSession, pihole: PiholeSimulator
+) -> None:
+    with pytest.raises(PiholeAuthError):
+        await PiholeClient(session, pihole.url, "wrong", timeout=2).can_write()
+    for _ in range(16):
+        pihole.open_session()
+    with pytest.raises(PiholeSeatsError):
+        await PiholeClient(session, pihole.url, PASSWORD, timeout=2).can_write()
+    await pihole.set_mode(PiholeMode.REFUSED)
+    # A pooled connection is reset rather than refused: either is unreachable.
+    with pytest.raises(PiholeUnreachableError):
+        await PiholeClient(session, pihole.url, APP_PASSWORD, timeout=2).can_write()
+
+
+APP_LOGIN = _json(
+    {"session": {"valid": True, "sid": "abc", "message": "app-password correct"}}
+)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"config": {}},
+        {"config": {"webserver": {"api": {}}}},
+        {"config": {"webserver": {"api": {"app_sudo": "false"}}}},
+        {"config": {"webserver": []}},
+        [],
+    ],
+)
+async def test_can_write_with_an_odd_app_sudo_reply(
+    session: aiohttp.ClientSession, peer: Serve, config: Any
+) -> None:
+    url = await peer(
+        {("POST", "/api/auth"): APP_LOGIN, ("GET", APP_SUDO): _json(config)}
+    )
+    client = PiholeClient(session, url, APP_PASSWORD, timeout=2)
+    with pytest.raises(PiholeError, match=r"no webserver\.api\.app_sudo"):
+        await client.can_write()
+
+
 # -- Records --------------------------------------------------------------------
 
 
@@ -377,13 +499,6 @@ def test_unreachable_host_reason_names_the_os_error() -> None:
 
 
 # -- Peers that are no (healthy) Pi-hole ----------------------------------------
-
-
-def _json(data: Any, status: int = 200) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return web.json_response(data, status=status)
-
-    return handler
 
 
 def _raw(body: bytes, status: int = 200) -> Handler:
@@ -666,3 +781,62 @@ async def test_simulator_session_status_and_mode(
         assert (await reply.json())["session"]["message"] == "session expired"
     await pihole.set_mode(PiholeMode.SILENT)
     assert pihole.mode is PiholeMode.SILENT
+
+
+@pytest.mark.parametrize(
+    ("item", "config"),
+    [
+        ("/webserver/api/app_sudo", {"webserver": {"api": {"app_sudo": False}}}),
+        (
+            "/webserver/api",
+            {"webserver": {"api": {"max_sessions": 16, "app_sudo": False}}},
+        ),
+        ("/dns/hosts/", {"dns": {"hosts": [ROUTER]}}),
+        (
+            "",
+            {
+                "dns": {"hosts": [ROUTER]},
+                "webserver": {
+                    "session": {"timeout": 1800},
+                    "api": {"max_sessions": 16, "app_sudo": False},
+                },
+            },
+        ),
+        # FTL answers a path that names nothing with an empty subtree, not an error.
+        ("/webserver/api/app_sud", {}),
+        ("/webserver/api/app_sudo/x", {}),
+        ("/dns/hosts/x", {}),
+        ("/dns//hosts", {}),
+        ("/dns.hosts", {}),
+    ],
+)
+async def test_simulator_config_subtrees_like_ftl(
+    session: aiohttp.ClientSession, pihole: PiholeSimulator, item: str, config: Any
+) -> None:
+    # Any session may read config, an app session without app_sudo too.
+    sid = pihole.open_session(app=True)
+    async with session.get(
+        f"{pihole.url}/api/config{item}", headers={"X-FTL-SID": sid}
+    ) as reply:
+        assert reply.status == 200
+        body = await reply.json()
+    assert body["config"] == config
+    assert isinstance(body["took"], float)
+
+
+async def test_simulator_config_needs_a_session(
+    session: aiohttp.ClientSession, pihole: PiholeSimulator
+) -> None:
+    async with session.get(f"{pihole.url}/api/config/webserver/api/app_sudo") as reply:
+        assert reply.status == 401
+        assert (await reply.json())["error"]["key"] == "unauthorized"
+    async with session.get(f"{pihole.url}/api/configuration") as reply:
+        assert reply.status == 404
+    pihole.app_sudo = True
+    sid = pihole.open_session()
+    async with session.get(
+        f"{pihole.url}/api/config/webserver/api/app_sudo", headers={"sid": sid}
+    ) as reply:
+        assert (await reply.json())["config"] == {
+            "webserver": {"api": {"app_sudo": True}}
+        }

@@ -12,7 +12,12 @@ Pi-hole v6 (FTL) facts it relies on:
   ``PUT`` / ``DELETE /api/config/dns/hosts/{url-encoded record}`` add (201; 400 if
   present) and remove (204; 404 if absent) one record, matched as an exact string.
 * A session opened with the app password gets 403 on config writes unless
-  ``webserver.api.app_sudo`` is on.
+  ``webserver.api.app_sudo`` is on. Its login reply says so only in
+  ``session.message``: ``"app-password correct"`` instead of ``"password correct"``
+  (FTL v6.4.1 ``src/api/auth.c``; the session object has no ``app`` key, only
+  ``GET /api/auth/sessions`` lists one). ``GET /api/config/webserver/api/app_sudo``
+  works for every session and answers ``{"config": {"webserver": {"api":
+  {"app_sudo": false}}}}``.
 
 Hostnames are compared case-insensitively (DNS names are) and written in lower case.
 """
@@ -30,6 +35,9 @@ import aiohttp
 
 AUTH_PATH = "/api/auth"
 HOSTS_PATH = "/api/config/dns/hosts"
+APP_SUDO_PATH = "/api/config/webserver/api/app_sudo"
+APP_SESSION_MESSAGE = "app-password correct"
+"""``session.message`` of a login with the app password."""
 SID_HEADER = "X-FTL-SID"
 MAX_REPLY_BYTES = 1024 * 1024
 """A hosts list of a few thousand records; anything larger is not a Pi-hole reply."""
@@ -86,6 +94,8 @@ class PiholeClient:
         self._timeout = timeout
         self._sid: str | None = None
         """The session id in use; "" when the Pi-hole has no password."""
+        self._app_session = False
+        """The session was opened with the app password."""
         self._login_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
 
@@ -140,6 +150,30 @@ class PiholeClient:
                 await self._write("DELETE", record, expect=204)
             return wanted not in records or bool(stale)
 
+    async def can_write(self) -> bool:
+        """Whether this password may change local DNS records.
+
+        The web password may. An app password may only while the Pi-hole's
+        ``webserver.api.app_sudo`` is on, which is read then (any session may read
+        config). Logs in like every call, reusing the session: no seat is added.
+        (Pi-hole's CLI password also logs in as "password correct" and may never
+        write; it is not told apart, as nobody gives it to an integration.)
+
+        Raises the same errors as :meth:`hosts` (wrong password, no free seat,
+        unreachable, an odd reply).
+        """
+        await self._login(None)
+        if not self._app_session:
+            return True
+        data = await self._request("GET", APP_SUDO_PATH, expect=200)
+        try:
+            app_sudo = data["config"]["webserver"]["api"]["app_sudo"]
+        except (KeyError, TypeError) as err:
+            raise PiholeError("reply has no webserver.api.app_sudo") from err
+        if not isinstance(app_sudo, bool):
+            raise PiholeError("reply has no webserver.api.app_sudo")
+        return app_sudo
+
     async def close(self) -> None:
         """End the session (``DELETE /api/auth``) and forget it; never raises."""
         sid, self._sid = self._sid, None
@@ -189,6 +223,8 @@ class PiholeClient:
                 if status != 200:
                     raise _error(status, data)
                 self._sid = _session_id(data)
+                message = data["session"].get("message")
+                self._app_session = message == APP_SESSION_MESSAGE
             return self._sid
 
     async def _send(
