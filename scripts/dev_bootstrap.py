@@ -1,26 +1,75 @@
 """Finish Home Assistant's onboarding and add BaluPi, through HA's own REST API.
 
-Used by scripts/develop once Home Assistant answers. Idempotent: a second run signs in
-with the development login and leaves an existing BaluPi entry alone. Walking the
-config flow over REST is exactly what the frontend does, so this also proves that the
-flow is reachable from outside.
+Used by scripts/develop once Home Assistant answers. Walking the config flow over
+REST is exactly what the frontend does, so this also proves that the flow is reachable
+from outside. Every step is answered with the loopback simulators: the NAS, the Tapo
+plugs, the Pi-hole (``pihole`` step) and, when the machine has ``sshd``, the NAS's SSH
+(``inbox`` step: BaluPi's public key from the form is authorized there first).
+
+Idempotent: a second run signs in with the development login and walks the existing
+entry's reconfigure flow with the same settings (NAS, secret, Pi-hole, inbox), so an
+entry made before these steps existed, or with another secret, is brought up to date.
+
+``--check`` then verifies, over REST only, what BaluPi did with the simulators: the
+DNS record in the Pi-hole, the inbox sensor, and a signed ``nas-coming-online`` push
+sent exactly as the NAS sends it, whose reply must report the flushed file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import dataclass
 import json
 from pathlib import Path
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+
+from simulators.nas_push import NasPushClient
+from simulators.sshd import SshServer
 
 CLIENT_ID = "http://127.0.0.1:8123/"
 TAPO_USERNAME = "user@example.com"  # what simulators.tapo accepts by default
 TAPO_PASSWORD = "tapo-secret"  # noqa: S105
+# Entered as the handshake secret, so the checks can sign pushes like the NAS does.
+DEV_SECRET = "balupi-development-handshake-secret-0123456789"  # noqa: S105
+CHECK_FILE_TEXT = "Dropped into the Pi's inbox by scripts/develop --check.\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbox:
+    """The inbox step's answers: the Pi's folder, and the NAS's folder over SSH."""
+
+    folder: Path
+    nas_path: Path
+    ssh_user: str
+    ssh_port: int
+    sshd_directory: Path
+    """Where the NAS's ``sshd`` (``simulators.sshd.SshServer``) keeps its files."""
+
+
+@dataclass(frozen=True, slots=True)
+class DevSettings:
+    """Everything the bootstrap enters in BaluPi's config flow."""
+
+    nas_url: str
+    nas_mac: str
+    pi_ip: str
+    secret: str
+    plugs: list[str]
+    pihole_url: str
+    pihole_password: str
+    dns_hostname: str
+    inbox: Inbox | None
+
+    @property
+    def nas_ip(self) -> str:
+        """The NAS's IP, as the flow derives it from the URL."""
+        return urlsplit(self.nas_url).hostname or ""
 
 
 class BootstrapError(Exception):
@@ -147,42 +196,138 @@ def _select_values(step: dict[str, Any], field: str) -> list[str]:
     raise BootstrapError(f"no field {field!r} in {step}")
 
 
-async def add_balupi(
-    session: aiohttp.ClientSession,
-    base: str,
-    token: str,
-    user_input: dict[str, str],
-    plugs: list[str],
-) -> str:
-    """Walk BaluPi's config flow over REST unless an entry exists; return what it did.
+def _step_of(step: dict[str, Any], step_id: str) -> dict[str, Any]:
+    """``step`` if it is the form ``step_id`` of the flow, else a clear error."""
+    if step.get("type") != "form" or step.get("step_id") != step_id:
+        raise BootstrapError(f"expected BaluPi's {step_id!r} form, got {step}")
+    return step
 
-    The first of ``plugs`` (``host:port``) is added at setup as the NAS's plug, the
-    others through the "Add Tapo plug" flow, exactly as a user would.
+
+async def _answer(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    body: dict[str, Any],
+    what: str,
+) -> dict[str, Any]:
+    """Submit one form; a form shown again with errors is a failure."""
+    step: dict[str, Any] = await _post(session, url, token, body, what)
+    if step.get("errors"):
+        raise BootstrapError(f"BaluPi's {what} step refused {body}: {step['errors']}")
+    return step
+
+
+async def _pihole_and_inbox(
+    session: aiohttp.ClientSession,
+    step_url: str,
+    token: str,
+    step: dict[str, Any],
+    settings: DevSettings,
+) -> dict[str, Any]:
+    """Answer the ``pihole`` and ``inbox`` steps; return the step after them.
+
+    The inbox form shows BaluPi's public key; it goes into the NAS user's
+    ``authorized_keys`` (the simulated NAS's ``sshd``) before the step is submitted,
+    as the form asks the user to do.
+    """
+    _step_of(step, "pihole")
+    step = await _answer(
+        session,
+        step_url,
+        token,
+        {
+            "pihole_url": settings.pihole_url,
+            "pihole_password": settings.pihole_password,
+            "dns_hostname": settings.dns_hostname,
+        },
+        "pihole",
+    )
+    step = _step_of(step, "inbox")
+    inbox = settings.inbox
+    if inbox is None:
+        return await _answer(session, step_url, token, {}, "inbox")
+    public_key = (step.get("description_placeholders") or {}).get("public_key")
+    if not public_key:
+        raise BootstrapError(f"the inbox form shows no public_key: {step}")
+    SshServer(inbox.sshd_directory).authorize(public_key)
+    return await _answer(
+        session,
+        step_url,
+        token,
+        {
+            "inbox_folder": str(inbox.folder),
+            "nas_inbox_path": str(inbox.nas_path),
+            "ssh_user": inbox.ssh_user,
+            "ssh_port": inbox.ssh_port,
+        },
+        "inbox",
+    )
+
+
+async def add_balupi(
+    session: aiohttp.ClientSession, base: str, token: str, settings: DevSettings
+) -> str:
+    """Walk BaluPi's config flow over REST; return what it did.
+
+    A new entry goes through every step. The first of ``settings.plugs``
+    (``host:port``) is added at setup as the NAS's plug, the others through the
+    "Add Tapo plug" flow, exactly as a user would. An existing entry goes through its
+    reconfigure flow (NAS, secret, Pi-hole, inbox; plugs stay) and is reloaded.
     """
     headers = {"Authorization": f"Bearer {token}"}
     async with session.get(
         f"{base}/api/config/config_entries/entry", headers=headers
     ) as response:
         entries = await _json(response, "config entries")
-    for entry in entries:
-        if entry["domain"] == "balupi":
-            if entry["state"] != "loaded":
-                raise BootstrapError(f"the BaluPi entry is {entry['state']}")
-            return "already set up and loaded"
+    existing = next((e for e in entries if e["domain"] == "balupi"), None)
 
     flow_url = f"{base}/api/config/config_entries/flow"
-    step = await _post(
-        session, flow_url, token, {"handler": "balupi"}, "start BaluPi flow"
-    )
+    connection = {
+        "nas_url": settings.nas_url,
+        "pi_ip": settings.pi_ip,
+        "handshake_secret": settings.secret,
+    }
+    if existing is None:
+        start = {"handler": "balupi"}
+        connection["nas_mac"] = settings.nas_mac
+    else:
+        start = {"handler": "balupi", "entry_id": existing["entry_id"]}
+    step = await _post(session, flow_url, token, start, "start BaluPi flow")
     step_url = f"{flow_url}/{step['flow_id']}"
-    step = await _post(session, step_url, token, user_input, "BaluPi user step")
-    if step.get("errors"):
-        raise BootstrapError(
-            f"BaluPi rejected the development settings: {step['errors']}"
-        )
+    step = await _answer(session, step_url, token, connection, "connection")
+    # What the user is told to enter on the NAS; it must be the secret entered.
+    shown = (step.get("description_placeholders") or {}).get("secret")
+    if shown not in (None, settings.secret):
+        raise BootstrapError(f"BaluPi shows another secret than entered: {shown!r}")
     # The NAS answered (form) or not (menu: save anyway).
     answer = {"next_step_id": "finish"} if step["type"] == "menu" else {}
     step = await _post(session, step_url, token, answer, "BaluPi NAS confirmation")
+    if existing is not None:
+        step = await _pihole_and_inbox(session, step_url, token, step, settings)
+        if step.get("type") != "abort" or step.get("reason") != (
+            "reconfigure_successful"
+        ):
+            raise BootstrapError(f"BaluPi's reconfigure flow ended with {step}")
+        # The flow schedules a reload; this one returns once the entry is set up
+        # again with the new data (the reloads take turns).
+        entry_id = existing["entry_id"]
+        await _post(
+            session,
+            f"{base}/api/config/config_entries/entry/{entry_id}/reload",
+            token,
+            {},
+            "reload BaluPi",
+        )
+        async with session.get(
+            f"{base}/api/config/config_entries/entry", headers=headers
+        ) as response:
+            entries = await _json(response, "config entries")
+        state = next(e["state"] for e in entries if e["entry_id"] == entry_id)
+        if state != "loaded":
+            raise BootstrapError(f"the BaluPi entry is {state} after reconfiguring")
+        return "existing entry reconfigured to these settings and reloaded"
+
+    plugs = settings.plugs
     account = {"tapo_username": TAPO_USERNAME, "tapo_password": TAPO_PASSWORD}
     if not plugs:
         step = await _post(session, step_url, token, {}, "BaluPi without plugs")
@@ -196,6 +341,7 @@ async def add_balupi(
         step = await _post(
             session, step_url, token, {"plugs": macs, "nas_plug": macs[0]}, "plugs"
         )
+    step = await _pihole_and_inbox(session, step_url, token, step, settings)
     if step["type"] != "create_entry" or step["result"]["state"] != "loaded":
         raise BootstrapError(f"BaluPi flow ended with {step}")
     entry_id = step["result"]["entry_id"]
@@ -237,8 +383,138 @@ async def summary(
     raise BootstrapError(f"BaluPi's entities did not report: {found}")
 
 
-async def main() -> int:
-    """Run the bootstrap; print the login."""
+async def _states(
+    session: aiohttp.ClientSession, base: str, token: str
+) -> dict[str, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(f"{base}/api/states", headers=headers) as response:
+        return {s["entity_id"]: s for s in await _json(response, "states")}
+
+
+async def wait_for_state(
+    session: aiohttp.ClientSession,
+    base: str,
+    token: str,
+    entity_id: str,
+    accept: Any = None,
+    timeout: float = 30,
+) -> str:
+    """Wait until ``entity_id`` has a state (equal to ``accept`` when given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = (await _states(session, base, token)).get(entity_id)
+        value = None if state is None else state["state"]
+        if value not in (None, "unknown", "unavailable") and (
+            accept is None or value == accept
+        ):
+            return str(value)
+        if time.monotonic() > deadline:
+            wanted = "a state" if accept is None else repr(accept)
+            seen = "no such entity" if state is None else repr(value)
+            raise BootstrapError(f"{entity_id}: expected {wanted}, got {seen}")
+        await asyncio.sleep(1)
+
+
+async def pihole_records(
+    session: aiohttp.ClientSession, url: str, password: str
+) -> list[str]:
+    """The Pi-hole's local DNS records, read over its v6 API in one session."""
+    async with session.post(f"{url}/api/auth", json={"password": password}) as reply:
+        sid = (await _json(reply, "Pi-hole login"))["session"]["sid"]
+    headers = {"X-FTL-SID": sid}
+    try:
+        async with session.get(f"{url}/api/config/dns/hosts", headers=headers) as reply:
+            hosts: list[str] = (await _json(reply, "Pi-hole records"))["config"]["dns"][
+                "hosts"
+            ]
+    finally:
+        # Pi-hole has 16 session seats: give this one back.
+        async with session.delete(f"{url}/api/auth", headers=headers):
+            pass
+    return hosts
+
+
+async def check(
+    session: aiohttp.ClientSession, base: str, token: str, settings: DevSettings
+) -> list[str]:
+    """Verify what BaluPi did with the simulators; one line per check."""
+    done: list[str] = []
+    hostname = settings.dns_hostname
+    dns = await wait_for_state(
+        session, base, token, "sensor.balupi_dns_points_to", "nas"
+    )
+    done.append(f"sensor.balupi_dns_points_to={dns}")
+
+    hosts = await pihole_records(session, settings.pihole_url, settings.pihole_password)
+    ours = [record for record in hosts if hostname in record.split()[1:]]
+    if ours != [f"{settings.nas_ip} {hostname}"]:
+        raise BootstrapError(
+            f"the Pi-hole should hold one {hostname} record at {settings.nas_ip}, "
+            f"it holds {hosts}"
+        )
+    done.append(f"Pi-hole holds one {hostname} record: {ours[0]!r} (all: {hosts})")
+
+    expected_files = 0
+    check_file: Path | None = None
+    if settings.inbox is not None:
+        files = await wait_for_state(session, base, token, "sensor.balupi_inbox_files")
+        done.append(f"sensor.balupi_inbox_files={files}")
+        # The balupi.flush_inbox action joins a flush that runs (the one the NAS's
+        # startup began) and returns when it is done: none can miss the file below.
+        flushed = await _post(
+            session,
+            f"{base}/api/services/balupi/flush_inbox?return_response",
+            token,
+            {},
+            "balupi.flush_inbox",
+        )
+        done.append(
+            f"balupi.flush_inbox action: {flushed.get('service_response', flushed)}"
+        )
+        # A name of its own each run: the NAS side never replaces a different file.
+        check_file = settings.inbox.folder / f"develop-check-{int(time.time())}.txt"
+        check_file.write_text(CHECK_FILE_TEXT)
+        expected_files = 1
+
+    push = await NasPushClient(session, base, settings.secret).coming_online()
+    body = push.body or {}
+    if not push.ok or body.get("acknowledged") is not True:
+        raise BootstrapError(f"the nas-coming-online push failed: {push}")
+    if body.get("files_transferred") != expected_files:
+        raise BootstrapError(
+            f"nas-coming-online: expected files_transferred={expected_files}, "
+            f"got {body}"
+        )
+    if body.get("dns_switched") is not True:
+        raise BootstrapError(f"nas-coming-online: DNS not on the NAS: {body}")
+    done.append(f"signed nas-coming-online push (as the NAS sends it): {body}")
+
+    if settings.inbox is not None and check_file is not None:
+        arrived = settings.inbox.nas_path / check_file.name
+        if not arrived.is_file() or arrived.read_text() != CHECK_FILE_TEXT:
+            raise BootstrapError(f"{check_file.name} did not arrive at {arrived}")
+        if check_file.exists():
+            raise BootstrapError(f"{check_file} is still in the Pi's inbox")
+        arrived.unlink()  # checked; keep the demo NAS inbox tidy
+        done.append(f"{check_file.name} moved from {check_file.parent} to {arrived}")
+    return done
+
+
+def read_sshd(ready: Path, timeout: float) -> dict[str, Any]:
+    """What scripts/dev_sshd.py wrote once its ``sshd`` greets (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"the NAS's sshd did not start ({ready} missing)")
+        time.sleep(0.2)
+    info: dict[str, Any] = json.loads(ready.read_text())
+    if "error" in info:
+        raise BootstrapError(f"the NAS's sshd did not start: {info['error']}")
+    return info
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:8123")
     parser.add_argument("--username", default="dev")
@@ -246,6 +522,7 @@ async def main() -> int:
     parser.add_argument("--nas-url", default="http://127.0.0.1:18000")
     parser.add_argument("--nas-mac", default="02:ba:10:00:00:01")
     parser.add_argument("--pi-ip", default="127.0.0.1")
+    parser.add_argument("--secret", default=DEV_SECRET, help="the handshake secret")
     parser.add_argument(
         "--plug",
         action="append",
@@ -253,18 +530,79 @@ async def main() -> int:
         metavar="HOST:PORT",
         help="a simulated Tapo plug to add; the first one powers the NAS",
     )
+    parser.add_argument("--pihole-url", default="http://127.0.0.1:18080")
+    parser.add_argument("--pihole-password", default="pihole-secret")
+    parser.add_argument("--dns-hostname", default="baluhost.local")
+    parser.add_argument(
+        "--sshd-ready",
+        type=Path,
+        metavar="FILE",
+        help="scripts/dev_sshd.py's ready file; without it the inbox step is skipped",
+    )
+    parser.add_argument(
+        "--inbox-folder",
+        type=Path,
+        default=Path("config/balupi-inbox"),
+        help="the Pi's inbox folder (created by BaluPi)",
+    )
+    parser.add_argument(
+        "--nas-inbox",
+        type=Path,
+        default=Path("config/nas-inbox"),
+        help="the NAS's inbox folder, reached over the sshd (created here)",
+    )
     parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="then verify the DNS record, the inbox and a signed push from the NAS",
+    )
     parser.add_argument(
         "--prepare",
         type=Path,
         metavar="CONFIG_DIR",
         help="only prepare CONFIG_DIR's onboarding state, before Home Assistant starts",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    """Run the bootstrap; print the login."""
+    args = parse_args()
     if args.prepare is not None:
         prepare_onboarding(args.prepare)
         return 0
+    inbox: Inbox | None = None
+    sshd: dict[str, Any] = {}
+    if args.sshd_ready is not None:
+        sshd = read_sshd(args.sshd_ready, 60)
+        args.nas_inbox.mkdir(parents=True, exist_ok=True)
+        inbox = Inbox(
+            folder=args.inbox_folder.resolve(),
+            nas_path=args.nas_inbox.resolve(),
+            ssh_user=sshd["user"],
+            ssh_port=int(sshd["port"]),
+            sshd_directory=Path(sshd["directory"]),
+        )
+    settings = DevSettings(
+        nas_url=args.nas_url,
+        nas_mac=args.nas_mac,
+        pi_ip=args.pi_ip,
+        secret=args.secret,
+        plugs=args.plug,
+        pihole_url=args.pihole_url.rstrip("/"),
+        pihole_password=args.pihole_password,
+        dns_hostname=args.dns_hostname,
+        inbox=inbox,
+    )
+    return asyncio.run(run(args, settings, sshd))
 
+
+async def run(
+    args: argparse.Namespace, settings: DevSettings, sshd: dict[str, Any]
+) -> int:
+    """Onboard, add or reconfigure BaluPi, check it if asked; print the summary."""
+    inbox = settings.inbox
     async with aiohttp.ClientSession() as session:
         await wait_for_home_assistant(session, args.base, args.timeout)
         async with session.get(f"{args.base}/api/onboarding") as response:
@@ -277,24 +615,36 @@ async def main() -> int:
             token = await login(session, args.base, args.username, args.password)
         else:
             token = await onboard(session, args.base, args.username, args.password)
-        balupi = await add_balupi(
-            session,
-            args.base,
-            token,
-            {"nas_url": args.nas_url, "nas_mac": args.nas_mac, "pi_ip": args.pi_ip},
-            args.plug,
-        )
+        balupi = await add_balupi(session, args.base, token, settings)
         states = await summary(session, args.base, token, bool(args.plug))
+        checks = await check(session, args.base, token, settings) if args.check else []
     print(f"Home Assistant: {args.base}")
     print(f"Login:          {args.username} / {args.password}")
     print(f"BaluPi:         {balupi}, NAS simulator at {args.nas_url}")
+    print(f"Handshake:      secret {settings.secret}")
+    print(
+        f"Pi-hole:        {settings.pihole_url} (password {settings.pihole_password}), "
+        f"switches {settings.dns_hostname}"
+    )
+    if inbox is None:
+        print(
+            "Inbox:          skipped: no sshd on this machine "
+            "(install openssh-server for the NAS's SSH)"
+        )
+    else:
+        print(
+            f"Inbox:          {inbox.folder} -> {inbox.nas_path} over sshd at "
+            f"{sshd['host']}:{inbox.ssh_port} as {inbox.ssh_user}"
+        )
     print(f"States:         {states}")
+    for line in checks:
+        print(f"Check:          {line}")
     return 0
 
 
 if __name__ == "__main__":
     try:
-        sys.exit(asyncio.run(main()))
+        sys.exit(main())
     except BootstrapError as err:
         print(f"dev bootstrap failed: {err}", file=sys.stderr)
         sys.exit(1)
