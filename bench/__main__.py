@@ -19,12 +19,17 @@ import signal
 import sys
 import time
 
-from . import memory, nas, plugs
+from . import flush, memory, nas, plugs
 from .common import BenchError, Row, Section, Settings, progress
 from .machine import machine_rows
 from .table import render
 
-SECTIONS: tuple[Section, ...] = (plugs.SECTION, memory.SECTION, nas.SECTION)
+SECTIONS: tuple[Section, ...] = (
+    plugs.SECTION,
+    flush.SECTION,
+    memory.SECTION,
+    nas.SECTION,
+)
 """Every section, in the order they run; a new section is one more module here."""
 
 

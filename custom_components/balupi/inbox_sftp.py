@@ -1,0 +1,497 @@
+"""The SFTP transport of the inbox flush, and the SSH connection both sides share.
+
+Plain Python on asyncssh, no Home Assistant, no binaries: what Home Assistant OS
+(which has no rsync) uses. One file at a time, in path order:
+
+1. If the NAS has a file of that name: an identical one (same size and SHA-256 of
+   both contents) lets the local file go (counted in ``already_on_nas``); a
+   different one keeps it and is reported (``CLASH``).
+2. Otherwise the file is uploaded to a hidden temp name (``.balupi-<hex>.part``,
+   opened with ``O_EXCL``) in the same remote directory, flushed to disk when the
+   server can (``fsync@openssh.com``), and its remote size compared to the bytes
+   sent and to the local size.
+3. The local file is checked to be still the same (inode, size, mtime); if it
+   changed, the temp file is removed and the local file kept (``CHANGED``).
+4. The temp file is renamed onto the final name with the plain SFTP rename, which
+   never replaces an existing file (OpenSSH does it as ``link()`` + ``unlink()``).
+   ``posix-rename`` is deliberately not used: it would replace a file that
+   appeared on the NAS meanwhile.
+5. Only then is the local file deleted (if it is still unchanged).
+
+A cut connection stops the run and is reported as a failure of the file in progress;
+the rest stays in the inbox. The NAS may keep a temp file then: temp files older
+than twice the inactivity timeout (at least a minute, by the NAS's own clock) are
+removed from the directories a later run writes to. If the cut falls between the
+rename and its reply, the file is on the NAS and still in the inbox; the next run
+finds the identical copy and removes the local one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+import contextlib
+import functools
+import hashlib
+import os
+from pathlib import Path
+import stat
+from typing import TypeVar, cast
+
+import asyncssh
+
+from .inbox_base import (
+    CHANGED,
+    CLASH,
+    TEMP_NAME,
+    FlushFailure,
+    FlushResult,
+    InboxError,
+    LocalFile,
+    RemotePathError,
+    SshAuthError,
+    SshHostKeyError,
+    SshUnreachableError,
+    content_of,
+    local_files,
+    remove_if_unchanged,
+    temp_name,
+    unchanged,
+)
+
+CHUNK = 1024 * 1024
+"""Bytes read and written per request burst; each must finish within the timeout."""
+KEEPALIVE_INTERVAL = 15
+KEEPALIVE_COUNT = 3
+MIN_STALE_AGE = 60
+"""Seconds (at least) a temp file must be unchanged before a later run removes it."""
+HOST_KEY_ALGS = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+)
+"""What the probe asks for, best first: the key it pins is an ed25519 one if the NAS
+has it. (With a pinned key, asyncssh asks for that key's type only.)"""
+
+_CONNECTION_ERRORS = (
+    asyncssh.SFTPConnectionLost,
+    asyncssh.SFTPNoConnection,
+    asyncssh.DisconnectError,
+    asyncssh.ChannelOpenError,
+    OSError,
+    TimeoutError,
+)
+"""What ends the connection, not just one file's transfer."""
+
+_T = TypeVar("_T")
+
+
+class _FileFailedError(Exception):
+    """This file stays in the inbox; ``str()`` is the reason."""
+
+
+async def connect(
+    host: str,
+    port: int,
+    username: str,
+    private_key: str,
+    host_key: str | None,
+    timeout: float,
+) -> asyncssh.SSHClientConnection:
+    """An authenticated SSH connection; ``host_key`` None accepts any host key.
+
+    Nothing from ``~/.ssh`` (config, known hosts, keys) or an agent is used.
+    """
+    try:
+        key = asyncssh.import_private_key(private_key)
+    except (asyncssh.KeyImportError, ValueError) as err:
+        raise InboxError("private key unreadable") from err
+    options: dict[str, object] = {}
+    if host_key is None:
+        options["known_hosts"] = None
+        options["server_host_key_algs"] = list(HOST_KEY_ALGS)
+    else:
+        # Trusted keys, CA keys, revoked keys: this key, whatever the host's name.
+        # (Not a "* KEY" known_hosts line: newer asyncssh resolves "*" as a name.)
+        options["known_hosts"] = ([asyncssh.import_public_key(host_key)], [], [])
+    try:
+        return await asyncssh.connect(
+            host,
+            port,
+            username=username,
+            client_keys=[key],
+            agent_path=None,
+            config=None,
+            x509_trusted_certs=None,
+            x509_trusted_cert_paths=[],
+            preferred_auth="publickey",
+            gss_kex=False,
+            gss_auth=False,
+            connect_timeout=timeout,
+            login_timeout=timeout,
+            keepalive_interval=KEEPALIVE_INTERVAL,
+            keepalive_count_max=KEEPALIVE_COUNT,
+            **options,
+        )
+    except asyncssh.PermissionDenied as err:
+        raise SshAuthError("the NAS did not accept the key") from err
+    except asyncssh.HostKeyNotVerifiable as err:
+        raise SshHostKeyError("the NAS's host key is not the pinned one") from err
+    except TimeoutError as err:
+        raise SshUnreachableError(f"no SSH answer within {timeout:g} s") from err
+    except ConnectionRefusedError as err:
+        raise SshUnreachableError("connection refused") from err
+    except OSError as err:
+        raise SshUnreachableError(err.strerror or type(err).__name__) from err
+    except asyncssh.Error as err:
+        raise SshUnreachableError(f"SSH failed: {err.reason}") from err
+
+
+async def start_sftp(
+    conn: asyncssh.SSHClientConnection, timeout: float
+) -> asyncssh.SFTPClient:
+    """The connection's SFTP session; InboxError if the NAS offers none."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await conn.start_sftp_client()
+    except asyncssh.ChannelOpenError as err:
+        raise InboxError("the NAS offers no SFTP") from err
+    except (asyncssh.Error, OSError, TimeoutError) as err:
+        raise SshUnreachableError(f"SFTP did not start: {_lost(err)}") from err
+
+
+def host_key_line(conn: asyncssh.SSHClientConnection) -> str:
+    """The host key the server used, ``"ssh-ed25519 AAAA..."``."""
+    # None only after a GSS key exchange, which ``connect`` never offers.
+    key = cast("asyncssh.SSHKey", conn.get_server_host_key())
+    kind, data = key.export_public_key("openssh").decode().split()[:2]
+    return f"{kind} {data}"
+
+
+async def check_remote_dir(sftp: asyncssh.SFTPClient, path: str, timeout: float) -> int:
+    """Check ``path`` is a writable directory; return the NAS's clock (Unix s).
+
+    Writable is checked the only reliable way: a probe temp file is created (its
+    mtime is the NAS's time) and removed again.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            attrs = await sftp.stat(path)
+    except asyncssh.SFTPNoSuchFile as err:
+        raise RemotePathError(f"{path} does not exist on the NAS") from err
+    except asyncssh.SFTPPermissionDenied as err:
+        raise RemotePathError(f"{path} cannot be read on the NAS") from err
+    if attrs.permissions is None or not stat.S_ISDIR(attrs.permissions):
+        raise RemotePathError(f"{path} is not a directory on the NAS")
+    probe = f"{path}/{temp_name()}"
+    try:
+        async with asyncio.timeout(timeout):
+            async with await sftp.open(
+                probe, asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+            ) as file:
+                now = (await file.stat()).mtime
+            await sftp.remove(probe)
+    except asyncssh.SFTPError as err:
+        if isinstance(err, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+            raise
+        raise RemotePathError(f"{path} is not writable on the NAS") from err
+    return int(now or 0)
+
+
+async def probe(
+    host: str, port: int, username: str, private_key: str, root: str, timeout: float
+) -> str:
+    """Log in accepting any host key, check ``root``; return the host key line."""
+    async with await connect(host, port, username, private_key, None, timeout) as conn:
+        line = host_key_line(conn)
+        async with await start_sftp(conn, timeout) as sftp:
+            try:
+                await check_remote_dir(sftp, root, timeout)
+            except _CONNECTION_ERRORS as err:
+                raise SshUnreachableError(_lost(err)) from err
+    return line
+
+
+async def flush_sftp(
+    folder: Path,
+    host: str,
+    port: int,
+    username: str,
+    private_key: str,
+    host_key: str,
+    root: str,
+    timeout: float,
+) -> FlushResult:
+    """Flush ``folder`` into ``root`` on the NAS over SFTP (see the module doc)."""
+    loop = asyncio.get_running_loop()
+    files = await loop.run_in_executor(None, local_files, folder)
+    if not files:
+        return FlushResult("sftp", 0, 0, (), content_of(files))
+    async with (
+        await connect(host, port, username, private_key, host_key, timeout) as conn,
+        await start_sftp(conn, timeout) as sftp,
+    ):
+        run = _SftpRun(conn, sftp, folder, root, timeout)
+        try:
+            await run.prepare(files)
+        except _CONNECTION_ERRORS as err:
+            raise SshUnreachableError(_lost(err)) from err
+        await run.send_all(files)
+    remaining = await loop.run_in_executor(None, local_files, folder)
+    return FlushResult(
+        "sftp",
+        run.transferred,
+        run.bytes,
+        tuple(run.failures),
+        content_of(remaining),
+        run.already,
+    )
+
+
+class _SftpRun:
+    """One flush over an open SFTP session."""
+
+    def __init__(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        sftp: asyncssh.SFTPClient,
+        folder: Path,
+        root: str,
+        timeout: float,
+    ) -> None:
+        self._conn = conn
+        self._sftp = sftp
+        self._stalled = False
+        """Whether a request outlived the timeout (and the connection was dropped)."""
+        self._folder = folder
+        self._root = root.encode()
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._dirs: set[bytes] = {self._root}
+        """Remote directories known to exist."""
+        self.transferred = 0
+        self.bytes = 0
+        self.already = 0
+        self.failures: list[FlushFailure] = []
+
+    async def prepare(self, files: list[LocalFile]) -> None:
+        """Check the remote directory; remove stale temp files where we write."""
+        now = await check_remote_dir(self._sftp, self._root.decode(), self._timeout)
+        stale_before = now - max(2 * self._timeout, MIN_STALE_AGE)
+        parents = {self._remote(file).rpartition(b"/")[0] for file in files}
+        for directory in sorted(parents):
+            with contextlib.suppress(asyncssh.SFTPError):
+                await self._remove_stale(directory, stale_before)
+
+    async def send_all(self, files: list[LocalFile]) -> None:
+        """Send ``files`` in order; stop at the first connection error."""
+        for file in files:
+            try:
+                await self._send(file)
+            except _FileFailedError as err:
+                self.failures.append(FlushFailure(file.relative, str(err)))
+            except _CONNECTION_ERRORS as err:
+                reason = _lost(TimeoutError() if self._stalled else err)
+                self.failures.append(FlushFailure(file.relative, reason))
+                return
+            except asyncssh.SFTPError as err:
+                self.failures.append(FlushFailure(file.relative, _reason(err)))
+
+    async def _remove_stale(self, directory: bytes, stale_before: float) -> None:
+        for name in await self._io(self._sftp.readdir(directory)):
+            filename = os.fsencode(name.filename)
+            mode, mtime = name.attrs.permissions, name.attrs.mtime
+            if (
+                TEMP_NAME.fullmatch(filename.decode(errors="replace"))
+                and mode is not None
+                and stat.S_ISREG(mode)
+                and mtime is not None
+                and mtime < stale_before
+            ):
+                await self._io(self._sftp.remove(directory + b"/" + filename))
+
+    async def _send(self, file: LocalFile) -> None:
+        local = self._folder / file.relative
+        remote = self._remote(file)
+        await self._make_parents(remote)
+        existing = await self._lstat(remote)
+        if existing is not None:
+            await self._settle_existing(local, file, remote, existing)
+            return
+        fd, opened = await self._run(_open_local, local)
+        temp = remote.rpartition(b"/")[0] + b"/" + temp_name().encode()
+        try:
+            await self._upload(fd, opened, temp)
+            if not await self._run(unchanged, local, opened):
+                raise _FileFailedError(CHANGED)
+            try:
+                await self._io(self._sftp.rename(temp, remote))
+            except asyncssh.SFTPFailure:
+                if await self._lstat(remote) is not None:  # appeared meanwhile
+                    raise _FileFailedError(CLASH) from None
+                raise
+            temp = b""
+        finally:
+            os.close(fd)
+            if temp:
+                with contextlib.suppress(*_CONNECTION_ERRORS, asyncssh.SFTPError):
+                    await self._io(self._sftp.remove(temp))
+        if not await self._run(remove_if_unchanged, local, opened):
+            raise _FileFailedError(CHANGED)
+        self.transferred += 1
+        self.bytes += opened.size
+
+    async def _settle_existing(
+        self, local: Path, file: LocalFile, remote: bytes, attrs: asyncssh.SFTPAttrs
+    ) -> None:
+        """A file of that name is on the NAS: let ours go only if it is identical."""
+        mode = attrs.permissions
+        if mode is None or not stat.S_ISREG(mode) or attrs.size != file.size:
+            raise _FileFailedError(CLASH)
+        ours = await self._run(_local_digest, local)
+        if ours != await self._remote_digest(remote):
+            raise _FileFailedError(CLASH)
+        if not await self._run(remove_if_unchanged, local, file):
+            raise _FileFailedError(CHANGED)
+        self.already += 1
+
+    async def _upload(self, fd: int, opened: LocalFile, temp: bytes) -> None:
+        """Copy ``fd`` to the new file ``temp``; it must end up ``opened.size`` long."""
+        flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+        async with await self._io(
+            self._sftp.open(temp, flags, encoding=None)
+        ) as target:
+            block = target.write_len or CHUNK
+            offset = 0
+            reading = self._loop.run_in_executor(None, os.pread, fd, CHUNK, 0)
+            try:
+                while data := await reading:
+                    reading = self._loop.run_in_executor(
+                        None, os.pread, fd, CHUNK, offset + len(data)
+                    )
+                    # Requests of at most the server's size, all in flight at once
+                    # (asyncssh's own splitting loses errors when a connection dies).
+                    await self._io(
+                        _all(
+                            target.write(data[start : start + block], offset + start)
+                            for start in range(0, len(data), block)
+                        )
+                    )
+                    offset += len(data)
+            finally:
+                with contextlib.suppress(OSError):
+                    await reading
+            if offset != opened.size:
+                raise _FileFailedError(CHANGED)
+            with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+                await self._io(target.fsync())
+            written = (await self._io(target.stat())).size
+        if written != offset:
+            raise _FileFailedError("incomplete on the NAS")
+
+    async def _remote_digest(self, remote: bytes) -> bytes:
+        digest = hashlib.sha256()
+        async with await self._io(
+            self._sftp.open(remote, "rb", encoding=None)
+        ) as source:
+            offset = 0
+            block = min(source.read_len or CHUNK, CHUNK)
+            while data := await self._io(source.read(block, offset)):
+                digest.update(os.fsencode(data))  # bytes already: no encoding
+                offset += len(data)
+        return digest.digest()
+
+    async def _make_parents(self, remote: bytes) -> None:
+        parent = remote.rpartition(b"/")[0]
+        if parent in self._dirs:
+            return
+        try:
+            await self._io(self._sftp.makedirs(parent, exist_ok=True))
+        except asyncssh.SFTPFailure as err:
+            raise _FileFailedError(
+                "a file on the NAS is in the way of its folder"
+            ) from err
+        self._dirs.add(parent)
+
+    async def _lstat(self, remote: bytes) -> asyncssh.SFTPAttrs | None:
+        try:
+            return await self._io(self._sftp.lstat(remote))
+        except asyncssh.SFTPNoSuchFile:
+            return None
+
+    def _remote(self, file: LocalFile) -> bytes:
+        return self._root + b"/" + os.fsencode(file.relative)
+
+    async def _io(self, request: Awaitable[_T]) -> _T:
+        """One SFTP exchange, which must finish within the inactivity timeout.
+
+        A NAS that stops answering gets its connection dropped, so that nothing
+        else waits for it either (closing the remote file, say).
+        """
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await request
+        except TimeoutError:
+            self._stalled = True
+            self._conn.abort()
+            raise
+
+    async def _run[**P, R](
+        self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Local file work, off the event loop; a local OSError fails the file."""
+        try:
+            return await self._loop.run_in_executor(
+                None, functools.partial(function, *args, **kwargs)
+            )
+        except FileNotFoundError as err:
+            raise _FileFailedError("vanished from the inbox") from err
+        except OSError as err:
+            raise _FileFailedError(f"unreadable: {err.strerror}") from err
+
+
+async def _all(requests: Iterable[Awaitable[object]]) -> None:
+    """Await every request; then raise the first error, if any."""
+    results = await asyncio.gather(*requests, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _open_local(path: Path) -> tuple[int, LocalFile]:
+    """``path`` opened for reading (never through a symlink), and what it is now."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise FileNotFoundError(path)
+    return fd, LocalFile("", info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def _local_digest(path: Path) -> bytes:
+    fd, _ = _open_local(path)
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as source:
+        while data := source.read(CHUNK):
+            digest.update(data)
+    return digest.digest()
+
+
+def _lost(err: BaseException) -> str:
+    if isinstance(err, TimeoutError):
+        return "the NAS stopped answering"
+    return "connection lost"
+
+
+def _reason(err: asyncssh.SFTPError) -> str:
+    if isinstance(err, asyncssh.SFTPPermissionDenied):
+        return "permission denied on the NAS"
+    if isinstance(err, asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded):
+        return "the NAS disk is full"
+    if isinstance(err, asyncssh.SFTPFailure):
+        # OpenSSH's SFTP server says only "Failure" for ENOSPC, EFBIG, EIO, ...
+        return "the NAS could not write it (disk full?)"
+    return f"SFTP error: {err.reason}"
