@@ -1,7 +1,7 @@
 """Run BaluPi's benchmark and print one table of figures (``scripts/bench``).
 
     scripts/bench                    every section
-    scripts/bench --quick            without the slow sections (memory, nas)
+    scripts/bench --quick            without the slow sections (memory, nas, push)
     scripts/bench --section plugs    only the named sections (repeatable)
 
 Progress goes to stderr, the table to stdout. Nothing is asserted: the exit code is
@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 
-from . import flush, memory, nas, plugs
+from . import flush, memory, nas, plugs, push
 from .common import BenchError, Row, Section, Settings, progress
 from .machine import machine_rows
 from .table import render
@@ -29,6 +29,7 @@ SECTIONS: tuple[Section, ...] = (
     flush.SECTION,
     memory.SECTION,
     nas.SECTION,
+    push.SECTION,
 )
 """Every section, in the order they run; a new section is one more module here."""
 

@@ -34,19 +34,26 @@ from custom_components.balupi.const import (
     CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
+    CONF_PIHOLE_PASSWORD,
+    CONF_PIHOLE_URL,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
     DEFAULT_OPTIONS,
     DOMAIN,
     SUBENTRY_PLUG,
 )
 from custom_components.balupi.plugs import PlugAddress
 from simulators.baluhost import BaluHostSimulator
+from simulators.pihole import PiholeSimulator
 from simulators.tapo import TapoPlugSimulator
 
 NAS_MAC = "aa:bb:cc:00:11:22"
 PI_IP = "192.168.178.20"
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret-42"
+WEBHOOK_GOING_OFFLINE = "balupi-test-going-offline"
+WEBHOOK_COMING_ONLINE = "balupi-test-coming-online"
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +111,8 @@ def entry_data(nas: BaluHostSimulator) -> dict[str, Any]:
         CONF_NAS_MAC: NAS_MAC,
         CONF_PI_IP: PI_IP,
         CONF_HANDSHAKE_SECRET: SECRET,
+        CONF_WEBHOOK_GOING_OFFLINE: WEBHOOK_GOING_OFFLINE,
+        CONF_WEBHOOK_COMING_ONLINE: WEBHOOK_COMING_ONLINE,
     }
 
 
@@ -116,6 +125,7 @@ def config_entry(nas: BaluHostSimulator) -> MockConfigEntry:
         unique_id=NAS_MAC,
         data=entry_data(nas),
         options=dict(DEFAULT_OPTIONS),
+        minor_version=2,
     )
 
 
@@ -128,6 +138,36 @@ async def loaded_entry(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+PIHOLE_PASSWORD = "pihole-web-password"
+ROUTER_RECORD = "192.168.178.1 fritz.box"
+
+
+@pytest.fixture
+async def pihole(socket_enabled: None) -> AsyncIterator[PiholeSimulator]:
+    """A Pi-hole v6 on loopback with a web password and the router's record."""
+    simulator = PiholeSimulator(password=PIHOLE_PASSWORD, hosts=[ROUTER_RECORD])
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def dns_entry(nas: BaluHostSimulator, pihole: PiholeSimulator) -> MockConfigEntry:
+    """A BaluPi entry that switches baluhost.local in the simulated Pi-hole."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"BaluHost {nas.host}",
+        unique_id=NAS_MAC,
+        data={
+            **entry_data(nas),
+            CONF_PIHOLE_URL: pihole.url,
+            CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD,
+        },
+        options=dict(DEFAULT_OPTIONS),
+        minor_version=2,
+    )
 
 
 TAPO_USERNAME = "user@example.com"
@@ -204,6 +244,7 @@ def plug_entry(
         },
         options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: plugs[0].mac.lower()},
         subentries_data=[plug_subentry(plug) for plug in plugs],
+        minor_version=2,
     )
 
 
@@ -238,6 +279,14 @@ async def tick(
     freezer.tick(timedelta(seconds=seconds))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def skip_dns_and_inbox(hass: HomeAssistant, result: Any) -> Any:
+    """Leave the Pi-hole and the inbox steps of a config flow empty."""
+    assert result["step_id"] == "pihole", result
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["step_id"] == "inbox", result
+    return await hass.config_entries.flow.async_configure(result["flow_id"], {})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -17,19 +17,24 @@ from custom_components.balupi.const import (
     CONF_FAST_HEARTBEAT_INTERVAL,
     CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_INBOX_FOLDER,
     CONF_NAS_IP,
     CONF_NAS_MAC,
     CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
+    CONF_PIHOLE_PASSWORD,
+    CONF_PIHOLE_URL,
     CONF_POWER_OFF_BELOW,
     CONF_STANDBY_MAX,
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
 from simulators.baluhost import BaluHostSimulator, NasMode
 
-from .conftest import NAS_MAC, PI_IP, SECRET
+from .conftest import NAS_MAC, PI_IP, SECRET, entry_data, skip_dns_and_inbox
 
 # The options an entry without plugs offers: all but the choice of the NAS plug.
 NUMBER_OPTIONS = {k: v for k, v in DEFAULT_OPTIONS.items() if k != CONF_NAS_PLUG}
@@ -69,7 +74,7 @@ async def without_plugs(
     result = await submit(hass, result, answer)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "tapo"
-    return await submit(hass, result)
+    return await skip_dns_and_inbox(hass, await submit(hass, result))
 
 
 async def test_user_flow_generates_a_secret_and_shows_it_once(
@@ -91,13 +96,25 @@ async def test_user_flow_generates_a_secret_and_shows_it_once(
     result = await without_plugs(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "BaluHost 127.0.0.1"
-    assert result["data"] == {
+    data = dict(result["data"])
+    webhooks = {
+        data.pop(CONF_WEBHOOK_GOING_OFFLINE),
+        data.pop(CONF_WEBHOOK_COMING_ONLINE),
+    }
+    assert data == {
         CONF_NAS_URL: nas.url,
         CONF_NAS_IP: "127.0.0.1",
         CONF_NAS_MAC: NAS_MAC,
         CONF_PI_IP: PI_IP,
         CONF_HANDSHAKE_SECRET: secret,
+        CONF_PIHOLE_URL: "",
+        CONF_PIHOLE_PASSWORD: "",
+        CONF_INBOX_FOLDER: "",
     }
+    # Two different, unguessable webhook IDs, shown with the secret.
+    assert len(webhooks) == 2
+    assert all(len(webhook_id) == 64 for webhook_id in webhooks)
+    assert placeholders["webhook_going_offline"] in webhooks
     assert result["options"] == DEFAULT_OPTIONS
     assert not result["result"].subentries
     entry = result["result"]
@@ -134,13 +151,16 @@ async def test_user_flow_normalizes_what_the_user_typed(
     assert result["description_placeholders"]["secret"] == SECRET
     result = await without_plugs(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {
+    assert {
+        key: result["data"][key]
+        for key in (CONF_NAS_URL, CONF_NAS_IP, CONF_NAS_MAC, CONF_PI_IP)
+    } == {
         CONF_NAS_URL: nas.url,
         CONF_NAS_IP: "127.0.0.1",
         CONF_NAS_MAC: NAS_MAC,
         CONF_PI_IP: PI_IP,
-        CONF_HANDSHAKE_SECRET: SECRET,
     }
+    assert result["data"][CONF_HANDSHAKE_SECRET] == SECRET
 
 
 @pytest.mark.parametrize(
@@ -348,17 +368,18 @@ async def test_reconfigure_changes_addresses_and_keeps_the_secret(
         assert result["step_id"] == "nas_reachable"
         assert result["description_placeholders"] is not None
         assert result["description_placeholders"]["secret"] == SECRET
-        result = await submit(hass, result)
+        result = await skip_dns_and_inbox(hass, await submit(hass, result))
         await hass.async_block_till_done()
 
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
         assert loaded_entry.data == {
+            **entry_data(nas),
             CONF_NAS_URL: moved.url,
-            CONF_NAS_IP: "127.0.0.1",
-            CONF_NAS_MAC: NAS_MAC,
             CONF_PI_IP: "192.168.178.21",
-            CONF_HANDSHAKE_SECRET: SECRET,
+            CONF_PIHOLE_URL: "",
+            CONF_PIHOLE_PASSWORD: "",
+            CONF_INBOX_FOLDER: "",
         }
         assert loaded_entry.state is ConfigEntryState.LOADED
         assert loaded_entry.runtime_data.connection.nas_url == moved.url
@@ -394,6 +415,7 @@ async def test_reconfigure_sets_a_new_secret_even_when_the_nas_sleeps(
     )
     assert result["step_id"] == "nas_unreachable"
     result = await submit(hass, result, {"next_step_id": "finish"})
+    result = await skip_dns_and_inbox(hass, result)
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
     assert loaded_entry.data[CONF_HANDSHAKE_SECRET] == new_secret

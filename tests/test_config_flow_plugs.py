@@ -22,7 +22,14 @@ from custom_components.balupi.const import (
 from simulators.baluhost import BaluHostSimulator
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import NAS_MAC, PI_IP, TAPO_PASSWORD, TAPO_USERNAME, device_with_mac
+from .conftest import (
+    NAS_MAC,
+    PI_IP,
+    TAPO_PASSWORD,
+    TAPO_USERNAME,
+    device_with_mac,
+    skip_dns_and_inbox,
+)
 
 ACCOUNT = {CONF_TAPO_USERNAME: TAPO_USERNAME, CONF_TAPO_PASSWORD: TAPO_PASSWORD}
 
@@ -70,6 +77,7 @@ async def test_setup_with_a_plug_by_address(
         result,
         {"plugs": ["48:22:54:00:00:01"], CONF_NAS_PLUG: "48:22:54:00:00:01"},
     )
+    result = await skip_dns_and_inbox(hass, result)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
@@ -102,6 +110,7 @@ async def test_setup_with_discovered_plugs(
     result = await configure(
         hass, result, {"plugs": [], CONF_NAS_PLUG: "48:22:54:00:00:02"}
     )
+    result = await skip_dns_and_inbox(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["options"][CONF_NAS_PLUG] == ""
     assert not result["result"].subentries

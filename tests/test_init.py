@@ -23,7 +23,7 @@ from custom_components.balupi.const import (
 )
 from simulators.baluhost import BaluHostSimulator, NasMode
 
-from .conftest import NAS_MAC, device_with_mac, tick
+from .conftest import NAS_MAC, device_with_mac, entry_data, skip_dns_and_inbox, tick
 
 REACHABLE = "binary_sensor.baluhost_nas_reachable"
 LATENCY = "sensor.baluhost_nas_heartbeat_latency"
@@ -198,7 +198,36 @@ async def test_reconfigure_reloads_once(
         result["flow_id"], {"nas_url": nas.url, "pi_ip": "192.168.178.30"}
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await skip_dns_and_inbox(hass, result)
+    assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     # One probe by the flow, one first refresh by the single reload.
     assert nas.health_requests == polled + 2
     assert loaded_entry.runtime_data.connection.pi_ip == "192.168.178.30"
+
+
+async def test_an_entry_of_the_first_version_gets_its_webhooks(
+    hass: HomeAssistant, nas: BaluHostSimulator
+) -> None:
+    """Entries saved before the webhooks existed get two IDs and load."""
+    data = {k: v for k, v in entry_data(nas).items() if not k.startswith("webhook_")}
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=NAS_MAC, data=data)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.minor_version == 2
+    ids = {entry.data["webhook_going_offline"], entry.data["webhook_coming_online"]}
+    assert len(ids) == 2
+
+
+async def test_an_entry_of_a_newer_version_is_left_alone(
+    hass: HomeAssistant, nas: BaluHostSimulator
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=NAS_MAC, data=entry_data(nas), version=2
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.data == entry_data(nas)

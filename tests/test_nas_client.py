@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import errno
+import ssl
 
 import aiohttp
 from aiohttp import web
@@ -13,9 +14,9 @@ import pytest
 from custom_components.balupi.nas_client import (
     NasReplyError,
     NasUnreachableError,
-    _connect_reason,
     fetch_health,
 )
+from custom_components.balupi.net import connect_reason
 from simulators.baluhost import BaluHostSimulator, NasMode
 
 from .conftest import Handler, Serve
@@ -114,7 +115,7 @@ def test_unreachable_host_reason_names_the_os_error() -> None:
     err = aiohttp.ClientConnectorError(
         key, OSError(errno.EHOSTUNREACH, "No route to host")
     )
-    assert _connect_reason(err) == "cannot connect: No route to host"
+    assert connect_reason(err) == "cannot connect: No route to host"
 
 
 async def _html(request: web.Request) -> web.StreamResponse:
@@ -181,3 +182,29 @@ async def test_odd_version_values_are_kept_short(
     health = await fetch_health(session, url, timeout=2)
     assert health.version == "v" * 64
     assert health.api_version is None
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            aiohttp.ClientConnectorCertificateError(
+                ConnectionKey("192.0.2.1", 443, True, True, None, None, None),
+                ssl.SSLCertVerificationError("self-signed certificate"),
+            ),
+            "TLS certificate not accepted (use http:// or a trusted certificate)",
+        ),
+        (
+            aiohttp.ClientConnectorSSLError(
+                ConnectionKey("192.0.2.1", 443, True, True, None, None, None),
+                ssl.SSLError("wrong version number"),
+            ),
+            "TLS handshake failed",
+        ),
+    ],
+)
+def test_tls_failures_are_named(
+    error: aiohttp.ClientConnectorError, reason: str
+) -> None:
+    """An https peer with a self-signed certificate gives a reason, not a crash."""
+    assert connect_reason(error) == reason

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.client_reqrep import ConnectionKey
 import pytest
 
+from custom_components.balupi.net import connect_reason
 from custom_components.balupi.pihole import (
     PiholeAuthError,
     PiholeClient,
@@ -21,7 +22,6 @@ from custom_components.balupi.pihole import (
     PiholeReadOnlyError,
     PiholeSeatsError,
     PiholeUnreachableError,
-    _connect_reason,
 )
 from simulators.pihole import PiholeMode, PiholeSimulator
 
@@ -495,7 +495,7 @@ def test_unreachable_host_reason_names_the_os_error() -> None:
     err = aiohttp.ClientConnectorError(
         key, OSError(errno.EHOSTUNREACH, "No route to host")
     )
-    assert _connect_reason(err) == "cannot connect: No route to host"
+    assert connect_reason(err) == "cannot connect: No route to host"
 
 
 # -- Peers that are no (healthy) Pi-hole ----------------------------------------

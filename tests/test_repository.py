@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 import pytest
 import yaml
 
-from custom_components.balupi import binary_sensor, button, sensor
+from custom_components.balupi import binary_sensor, button, dns, sensor, services
 from custom_components.balupi.const import DOMAIN
 
 ROOT = Path(__file__).parent.parent
@@ -135,6 +135,19 @@ def test_entities_have_names_and_icons() -> None:
                     assert icons[platform][key]["state"][option], (key, option)
 
 
+_CREATE_ISSUE = re.compile(r"async_create_issue\(")
+
+
+def _call_text(source: str, start: int) -> str:
+    """The arguments of the call whose opening parenthesis ends at ``start``."""
+    depth = 1
+    for index in range(start, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[index], 0)
+        if depth == 0:
+            return source[start:index]
+    return source[start:]
+
+
 def test_every_raised_message_and_issue_is_translated() -> None:
     strings = load("strings.json")
     source = "".join(
@@ -144,11 +157,19 @@ def test_every_raised_message_and_issue_is_translated() -> None:
         re.findall(r'translation_domain=DOMAIN,\s+translation_key="(\w+)"', source)
     )
     raised |= set(re.findall(r'refusal = "(\w+)"', source))
-    issues = set(
-        re.findall(r'async_create_issue\(.*?translation_key="(\w+)"', source, re.S)
-    )
+    # Keys chosen from a table by the error's type.
+    raised |= set(dns.EXCEPTIONS.values()) | {"pihole_failed", "flush_failed"}
+    raised |= set(services.INBOX_ERRORS.values())
+    calls = [
+        _call_text(source, match.end()) for match in _CREATE_ISSUE.finditer(source)
+    ]
+    issues = {
+        key for call in calls for key in re.findall(r'translation_key="(\w+)"', call)
+    }
+    assert len(calls) == 3, "the pattern still finds every repair issue"
+    issues |= set(dns.ISSUES.values())
     assert {"plug_unreachable", "wake_no_power"} <= raised, "the patterns still match"
-    assert issues == {"tapo_auth", "boot_timeout"}
+    assert issues == {"tapo_auth", "boot_timeout", "pihole_auth", "pihole_read_only"}
     assert raised <= set(strings["exceptions"]), raised - set(strings["exceptions"])
     assert issues <= set(strings["issues"])
 

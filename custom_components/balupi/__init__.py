@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from functools import partial
+import shutil
+
+from homeassistant.components import webhook
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.loader import async_get_integration
 from kasa import Credentials
 
-from .const import LOGGER
+from .const import (
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
+    DOMAIN,
+    LOGGER,
+)
 from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
+from .dns import DnsSwitcher
 from .entity import hub_device_info, nas_device_info, plug_device_info
+from .flush import InboxFlusher, flush_workdir
+from .handshake import PushVerifier
 from .lifecycle import NasLifecycleCoordinator, state_store
+from .pihole import PiholeClient
 from .plug_flow import plug_subentries
 from .plugs import PlugClient
+from .services import async_register_services
 from .settings import ConnectionSettings, Options
+from .snapshot import SnapshotKeeper, snapshot_store
+from .views import async_register_views, async_register_webhooks
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -21,6 +40,18 @@ PLATFORMS: list[Platform] = [
     Platform.SENSOR,
     Platform.SWITCH,
 ]
+PIHOLE_TIMEOUT = 5.0
+"""Seconds a Pi-hole request may take; a push waits for the DNS switch."""
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Serve the NAS's endpoints and register the actions, once."""
+    integration = await async_get_integration(hass, DOMAIN)
+    async_register_views(hass, str(integration.version))
+    async_register_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bool:
@@ -41,16 +72,47 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     devices.async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(entry)
     )
-    nas = NasLifecycleCoordinator(hass, entry, connection, options, nas_device.id)
+    dns = None
+    if connection.pihole is not None:
+        client = PiholeClient(
+            async_get_clientsession(hass),
+            connection.pihole.url,
+            connection.pihole.password,
+            timeout=PIHOLE_TIMEOUT,
+        )
+        dns = DnsSwitcher(
+            hass,
+            entry.entry_id,
+            client,
+            connection.pihole,
+            nas_ip=connection.nas_ip,
+            pi_ip=connection.pi_ip,
+        )
+        entry.async_on_unload(dns.async_close)
+    inbox = None
+    if connection.inbox is not None:
+        inbox = InboxFlusher(hass, entry.entry_id, connection.inbox, connection.nas_ip)
+    nas = NasLifecycleCoordinator(
+        hass,
+        entry,
+        connection,
+        options,
+        nas_device.id,
+        snapshots=SnapshotKeeper(hass, entry.entry_id),
+        dns=dns,
+        inbox=inbox,
+    )
     await nas.async_restore()
-    data = BaluPiData(connection, options, nas)
+    data = BaluPiData(
+        connection, options, nas, PushVerifier(connection.handshake_secret)
+    )
     if connection.tapo_username is not None:
-        client = PlugClient(
+        plug_client = PlugClient(
             Credentials(connection.tapo_username, connection.tapo_password or "")
         )
-        entry.async_on_unload(client.close)
+        entry.async_on_unload(plug_client.close)
         for subentry in plug_subentries(entry):
-            plug = PlugCoordinator(hass, entry, client, subentry, options)
+            plug = PlugCoordinator(hass, entry, plug_client, subentry, options)
             plug.device_id = devices.async_get_or_create(
                 config_entry_id=entry.entry_id,
                 config_subentry_id=subentry.subentry_id,
@@ -66,6 +128,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         entry.async_create_background_task(
             hass, plug.async_refresh(), f"balupi first read of {plug.title}"
         )
+    async_register_webhooks(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
     LOGGER.debug(
@@ -82,9 +145,31 @@ async def async_unload_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> b
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bool:
+    """Bring an entry saved by an earlier version up to date."""
+    if entry.version > 1:
+        return False  # Saved by a newer BaluPi: do not guess.
+    if entry.minor_version < 2:
+        # 1.2: the pushes also arrive as webhooks, each with its own ID.
+        hass.config_entries.async_update_entry(
+            entry,
+            data={
+                **entry.data,
+                CONF_WEBHOOK_GOING_OFFLINE: webhook.async_generate_id(),
+                CONF_WEBHOOK_COMING_ONLINE: webhook.async_generate_id(),
+            },
+            minor_version=2,
+        )
+    return True
+
+
 async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
-    """Forget the stored NAS state of a removed entry."""
+    """Forget the stored NAS state, snapshot and inbox work files of a removed entry."""
     await state_store(hass, entry.entry_id).async_remove()
+    await snapshot_store(hass, entry.entry_id).async_remove()
+    await hass.async_add_executor_job(
+        partial(shutil.rmtree, flush_workdir(hass, entry.entry_id), ignore_errors=True)
+    )
 
 
 async def _async_reload_on_update(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, override
 
+from homeassistant.components import webhook
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
@@ -43,18 +44,24 @@ from .const import (
     CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_FAILURES,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_INBOX_FOLDER,
     CONF_MAC,
     CONF_NAS_IP,
     CONF_NAS_MAC,
     CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
+    CONF_PIHOLE_PASSWORD,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
     CONF_SPARE_SLEEPING_NAS,
+    CONF_SSH_PRIVATE_KEY,
+    CONF_SSH_PUBLIC_KEY,
     CONF_STANDBY_MAX,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
     CONF_WOL_BROADCAST,
     CONF_WOL_PORT,
     DEFAULT_HA_PORT,
@@ -63,6 +70,15 @@ from .const import (
     HEALTH_TIMEOUT,
     SUBENTRY_PLUG,
 )
+from .handshake_flow import (
+    INBOX_SCHEMA,
+    NO_INBOX,
+    PIHOLE_SCHEMA,
+    check_inbox,
+    check_inbox_folder,
+    check_pihole,
+)
+from .inbox import generate_key_pair
 from .nas_client import NasError, fetch_health
 from .plug_flow import (
     ACCOUNT_FIELDS,
@@ -197,14 +213,18 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set BaluPi up for one BaluHost NAS."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start with nothing validated."""
-        self._data: dict[str, str] = {}
+        self._data: dict[str, Any] = {}
         self._probe_error = ""
         self._nas_version = ""
         self._found: list[FoundPlug] = []
+        self._chosen: list[FoundPlug] = []
+        self._nas_plug = ""
+        self._ssh_key: tuple[str, str] | None = None
+        """BaluPi's SSH key pair for the inbox: private, public line."""
 
     @classmethod
     @callback
@@ -233,6 +253,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(data[CONF_NAS_MAC])
                 self._abort_if_unique_id_configured()
                 data.setdefault(CONF_HANDSHAKE_SECRET, generate_secret())
+                data[CONF_WEBHOOK_GOING_OFFLINE] = webhook.async_generate_id()
+                data[CONF_WEBHOOK_COMING_ONLINE] = webhook.async_generate_id()
                 self._data = data
                 return await self._async_probe()
         suggested = _without_secret(user_input) if user_input else self._pi_ip_guess()
@@ -304,9 +326,7 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Go on to the plugs (new entry), or update the entry and reload."""
         if self.source == SOURCE_RECONFIGURE:
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=self._data
-            )
+            return await self.async_step_pihole()
         return await self.async_step_tapo()
 
     async def async_step_tapo(
@@ -317,7 +337,7 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             username = user_input.get(CONF_TAPO_USERNAME, "").strip()
             if not username:
-                return self._create([], "")
+                return await self.async_step_pihole()
             password = user_input.get(CONF_TAPO_PASSWORD, "")
             self._found, errors = await find_plugs(
                 Credentials(username, password), user_input.get(CONF_PLUG_HOST, "")
@@ -344,7 +364,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             nas_plug = user_input.get(CONF_NAS_PLUG, "")
             if nas_plug not in {p.reading.mac for p in chosen}:
                 nas_plug = ""
-            return self._create(chosen, nas_plug)
+            self._chosen, self._nas_plug = chosen, nas_plug
+            return await self.async_step_pihole()
         options = plug_options(self._found)
         return self.async_show_form(
             step_id="plugs",
@@ -363,12 +384,101 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"count": str(len(self._found))},
         )
 
-    def _create(self, plugs: list[FoundPlug], nas_plug: str) -> ConfigFlowResult:
+    async def async_step_pihole(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the Pi-hole that holds baluhost.local (or skip the DNS switch)."""
+        stored = self._stored()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            password = user_input.get(CONF_PIHOLE_PASSWORD) or stored.get(
+                CONF_PIHOLE_PASSWORD, ""
+            )
+            data, errors = await check_pihole(
+                async_get_clientsession(self.hass), user_input, password
+            )
+            if not errors:
+                self._data.update(data)
+                return await self.async_step_inbox()
+        suggested = {
+            k: v for k, v in (user_input or stored).items() if k != CONF_PIHOLE_PASSWORD
+        }
+        return self.async_show_form(
+            step_id="pihole",
+            data_schema=self.add_suggested_values_to_schema(PIHOLE_SCHEMA, suggested),
+            errors=errors,
+            description_placeholders={
+                "nas_ip": self._data[CONF_NAS_IP],
+                "pi_ip": self._data[CONF_PI_IP],
+            },
+        )
+
+    async def async_step_inbox(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the inbox folder and the NAS's SSH; check BaluPi's key there."""
+        stored = self._stored()
+        if self._ssh_key is None:
+            if stored.get(CONF_SSH_PRIVATE_KEY):
+                self._ssh_key = (
+                    stored[CONF_SSH_PRIVATE_KEY],
+                    stored[CONF_SSH_PUBLIC_KEY],
+                )
+            else:
+                self._ssh_key = await self.hass.async_add_executor_job(
+                    generate_key_pair, "balupi@homeassistant"
+                )
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            folder = user_input.get(CONF_INBOX_FOLDER, "").strip()
+            if not folder:
+                self._data.update(NO_INBOX)
+                return self._done()
+            try:
+                folder = await self.hass.async_add_executor_job(
+                    check_inbox_folder, folder
+                )
+            except (ValueError, OSError):
+                errors[CONF_INBOX_FOLDER] = "invalid_folder"
+            else:
+                data, errors = await check_inbox(
+                    user_input,
+                    nas_ip=self._data[CONF_NAS_IP],
+                    private_key=self._ssh_key[0],
+                    folder=folder,
+                )
+                if not errors:
+                    self._data.update(data, **{CONF_SSH_PUBLIC_KEY: self._ssh_key[1]})
+                    return self._done()
+        return self.async_show_form(
+            step_id="inbox",
+            data_schema=self.add_suggested_values_to_schema(
+                INBOX_SCHEMA, user_input or stored
+            ),
+            errors=errors,
+            description_placeholders={
+                "public_key": self._ssh_key[1],
+                "nas_ip": self._data[CONF_NAS_IP],
+            },
+        )
+
+    def _stored(self) -> dict[str, Any]:
+        """The entry's data while reconfiguring; nothing for a new entry."""
+        if self.source == SOURCE_RECONFIGURE:
+            return dict(self._get_reconfigure_entry().data)
+        return {}
+
+    def _done(self) -> ConfigFlowResult:
+        """Save: update and reload the entry, or create it with its plugs."""
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data_updates=self._data
+            )
         return self.async_create_entry(
             title=f"BaluHost {self._data[CONF_NAS_IP]}",
             data=self._data,
-            options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: nas_plug},
-            subentries=[plug.subentry() for plug in plugs],
+            options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: self._nas_plug},
+            subentries=[plug.subentry() for plug in self._chosen],
         )
 
     async def async_step_reauth(
@@ -421,10 +531,13 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         api = self.hass.config.api
         scheme = "https" if api is not None and api.use_ssl else "http"
         port = api.port if api is not None else DEFAULT_HA_PORT
+        webhooks = {**self._stored(), **self._data}
         return {
             "nas_url": self._data[CONF_NAS_URL],
             "balupi_url": f"{scheme}://{_url_host(self._data[CONF_PI_IP])}:{port}",
             "secret": self._data[CONF_HANDSHAKE_SECRET],
+            "webhook_going_offline": webhooks[CONF_WEBHOOK_GOING_OFFLINE],
+            "webhook_coming_online": webhooks[CONF_WEBHOOK_COMING_ONLINE],
         }
 
     def _pi_ip_guess(self) -> dict[str, Any]:

@@ -16,6 +16,23 @@ CONF_PI_IP: Final = "pi_ip"
 CONF_HANDSHAKE_SECRET: Final = "handshake_secret"  # noqa: S105 (a key, not a secret)
 CONF_TAPO_USERNAME: Final = "tapo_username"
 CONF_TAPO_PASSWORD: Final = "tapo_password"  # noqa: S105 (a key, not a secret)
+# The two pushes also arrive as Home Assistant webhooks, each under its own ID.
+CONF_WEBHOOK_GOING_OFFLINE: Final = "webhook_going_offline"
+CONF_WEBHOOK_COMING_ONLINE: Final = "webhook_coming_online"
+# Pi-hole v6 that holds the baluhost.local record (optional: no URL, no DNS switch).
+CONF_PIHOLE_URL: Final = "pihole_url"
+CONF_PIHOLE_PASSWORD: Final = "pihole_password"  # noqa: S105 (a key, not a secret)
+CONF_DNS_HOSTNAME: Final = "dns_hostname"
+# The Pi's inbox and where it goes on the NAS (optional: no folder, no flush).
+CONF_INBOX_FOLDER: Final = "inbox_folder"
+CONF_NAS_INBOX_PATH: Final = "nas_inbox_path"
+CONF_SSH_USER: Final = "ssh_user"
+CONF_SSH_PORT: Final = "ssh_port"
+CONF_SSH_PRIVATE_KEY: Final = "ssh_private_key"
+CONF_SSH_PUBLIC_KEY: Final = "ssh_public_key"
+"""BaluPi's own key: the line the user adds to authorized_keys on the NAS."""
+CONF_SSH_HOST_KEY: Final = "ssh_host_key"
+"""The NAS's SSH host key as pinned when the inbox was set up."""
 
 # One config subentry per Tapo plug; its data says where the plug is.
 SUBENTRY_PLUG: Final = "plug"
@@ -69,6 +86,11 @@ SECRET_MIN_LENGTH: Final = 32
 SECRET_GENERATED_BYTES: Final = 36
 
 DEFAULT_HA_PORT: Final = 8123
+
+DEFAULT_DNS_HOSTNAME: Final = "baluhost.local"
+DEFAULT_SSH_USER: Final = "baluhost"
+DEFAULT_SSH_PORT: Final = 22
+DEFAULT_NAS_INBOX_PATH: Final = "/data/inbox"
 
 # Where plug discovery asks: every device on the local network.
 DISCOVERY_TARGET: Final = "255.255.255.255"

@@ -13,6 +13,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .const import CONF_MAC, CONF_MODEL, DOMAIN, LOGGER
 from .counters import PeriodCounter
+from .handshake import PushVerifier
 from .lifecycle import NasLifecycleCoordinator
 from .plug_flow import subentry_address
 from .plugs import PlugAuthError, PlugClient, PlugError, PlugReading
@@ -28,6 +29,8 @@ class BaluPiData:
     connection: ConnectionSettings
     options: Options
     nas: NasLifecycleCoordinator
+    verifier: PushVerifier
+    """Checks the NAS's signed pushes against this entry's secret."""
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""
     rejected_by: set[str] = field(default_factory=set)

@@ -6,12 +6,25 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.webhook import async_generate_path
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_HANDSHAKE_SECRET, CONF_TAPO_PASSWORD, CONF_TAPO_USERNAME
+from .const import (
+    CONF_HANDSHAKE_SECRET,
+    CONF_PIHOLE_PASSWORD,
+    CONF_SSH_PRIVATE_KEY,
+    CONF_TAPO_PASSWORD,
+    CONF_TAPO_USERNAME,
+)
 from .coordinator import BaluPiConfigEntry
 
-TO_REDACT = {CONF_HANDSHAKE_SECRET, CONF_TAPO_PASSWORD, CONF_TAPO_USERNAME}
+TO_REDACT = {
+    CONF_HANDSHAKE_SECRET,
+    CONF_PIHOLE_PASSWORD,
+    CONF_SSH_PRIVATE_KEY,
+    CONF_TAPO_PASSWORD,
+    CONF_TAPO_USERNAME,
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -19,13 +32,56 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the entry's settings, the latest heartbeat and every plug's state."""
     data = entry.runtime_data
-    status = data.nas.data
+    status = data.nas.status
     sample = status.sample
+    snapshot = status.snapshot
+    connection = data.connection
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
         },
+        "webhooks": {
+            "going_offline": async_generate_path(connection.webhook_going_offline),
+            "coming_online": async_generate_path(connection.webhook_coming_online),
+        },
+        # The snapshot's figures, without its host name and user names.
+        "snapshot": (
+            {
+                "received_at": snapshot.received_at.isoformat(),
+                "baluhost_version": snapshot.baluhost_version,
+                "storage_used": snapshot.storage_used,
+                "storage_total": snapshot.storage_total,
+                "arrays": snapshot.arrays,
+                "failing_disks": snapshot.failing_disks,
+            }
+            if snapshot is not None
+            else None
+        ),
+        "dns": (
+            {
+                "hostname": connection.pihole.hostname,
+                "wanted": data.nas.dns.wanted if data.nas.dns else None,
+                "pointer": status.dns.pointer if status.dns else None,
+                "error": status.dns.error if status.dns else None,
+            }
+            if connection.pihole is not None
+            else None
+        ),
+        "inbox": (
+            {
+                "content": asdict(status.inbox.content)
+                if status.inbox.content
+                else None,
+                "last_flush": asdict(status.inbox.last_flush)
+                if status.inbox.last_flush
+                else None,
+                "last_error": status.inbox.last_error,
+                "flushing": status.inbox.flushing,
+            }
+            if status.inbox is not None
+            else None
+        ),
         "nas": {
             "state": status.state.value,
             "since": status.since.isoformat(),

@@ -78,3 +78,19 @@ class BaluPiNasEntity(CoordinatorEntity[NasLifecycleCoordinator]):
         connection = coordinator.config_entry.runtime_data.connection
         self._attr_unique_id = f"{connection.nas_mac}_{description.key}"
         self._attr_device_info = nas_device_info(connection)
+
+
+class BaluPiHubEntity(CoordinatorEntity[NasLifecycleCoordinator]):
+    """An entity of BaluPi's own device (the Pi), fed by the lifecycle coordinator."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: NasLifecycleCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the BaluPi device of the coordinator's entry."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        entry = coordinator.config_entry
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        self._attr_device_info = hub_device_info(entry)

@@ -33,6 +33,9 @@ MAX_BODY = 1024 * 1024
 MAX_REMEMBERED = 10_000
 """Signatures kept for replay protection; more inside one window is an attack."""
 
+INVALID_SIGNATURE = "invalid signature"
+"""The reason given when the secret did not sign the push."""
+
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
@@ -124,7 +127,7 @@ class PushVerifier:
             )
             for body_hash in candidates
         ):
-            raise PushRejectedError(401, "invalid signature")
+            raise PushRejectedError(401, INVALID_SIGNATURE)
         self._remember(given, timestamp, now)
         return VerifiedPush(method.upper(), path, timestamp, parsed)
 

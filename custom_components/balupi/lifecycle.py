@@ -4,10 +4,16 @@ One coordinator per entry asks the NAS's health endpoint (every 30 s, every 5 s 
 it boots), listens to the NAS plug (so power alone moves the state within one plug
 poll), judges both with the dual-detection table, moves the persisted state machine,
 runs the side effects of each transition and fires ``balupi_nas_state_changed``.
+
+The NAS's own pushes (shutting down with a snapshot, coming online) move the state
+too. Side effects, as in the product brief: ``→online`` points the hostname at the
+NAS and flushes the inbox, ``→offline`` points it at the Pi, ``offline→booting``
+sends the magic packet; the snapshot of ``online→shutting_down`` is kept by the push.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,9 +29,13 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, HEALTH_TIMEOUT, LOGGER
 from .detection import Evidence, Verdict, ask_health_endpoint, judge
+from .dns import DnsStatus, DnsSwitcher, DnsTarget
 from .energy import NasPower, classify_nas_power
+from .flush import InboxFlusher, InboxStatus
+from .inbox import FlushResult
 from .nas_client import NasError, NasHealth, fetch_health
 from .nas_state import NasState, NasStateMachine, Transition
+from .snapshot import Snapshot, SnapshotKeeper
 from .wol import send_magic_packet
 
 if TYPE_CHECKING:
@@ -34,6 +44,12 @@ if TYPE_CHECKING:
 
 EVENT_NAS_STATE_CHANGED = f"{DOMAIN}_nas_state_changed"
 STORAGE_VERSION = 1
+PUSH_REPLY_BUDGET = 3.0
+"""Seconds a push waits for the DNS switch and the flush before it is answered.
+
+The NAS gives up after 5 s (startup) and 10 s (shutdown); what is not done by then
+carries on after the reply, and the reply says so.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,12 @@ class NasStatus:
     """What the NAS plug says; None without a NAS plug or a reading yet."""
     sample: HeartbeatSample | None
     """The latest health check; None until the first one was sent."""
+    snapshot: Snapshot | None = None
+    """The snapshot the NAS sent when it last shut down."""
+    dns: DnsStatus | None = None
+    """Where the hostname points; None without a Pi-hole or before the first look."""
+    inbox: InboxStatus | None = None
+    """The Pi's inbox; None when no inbox is configured."""
 
     @property
     def reachable(self) -> bool:
@@ -90,6 +112,10 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         connection: ConnectionSettings,
         options: Options,
         nas_device_id: str,
+        *,
+        snapshots: SnapshotKeeper,
+        dns: DnsSwitcher | None = None,
+        inbox: InboxFlusher | None = None,
     ) -> None:
         """Poll at the heartbeat interval from the options."""
         super().__init__(
@@ -110,17 +136,33 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self._sample: HeartbeatSample | None = None
         self._power: NasPower | None = None
         self._nas_plug: PlugCoordinator | None = None
-        # What each transition does besides changing the state. The DNS switch and
-        # the inbox flush join this table with the handshake.
-        self._side_effects: Mapping[
+        self.snapshots = snapshots
+        self.dns = dns
+        self.inbox = inbox
+        self._moving = asyncio.Lock()
+        """Held while the state changes and its side effects run."""
+        # What a transition does besides changing the state: by the pair of states,
+        # and by the state entered from anywhere.
+        self._move_effects: Mapping[
             tuple[NasState, NasState], tuple[Callable[[], Awaitable[None]], ...]
         ] = {(NasState.OFFLINE, NasState.BOOTING): (self._send_wake_on_lan,)}
+        self._enter_effects: Mapping[
+            NasState, tuple[Callable[[], Awaitable[None]], ...]
+        ] = {
+            NasState.ONLINE: (self._dns_to_nas, self._start_flush),
+            NasState.OFFLINE: (self._dns_to_pi,),
+        }
 
     async def async_restore(self) -> None:
         """Resume the state stored before a restart (booting resumes fast polling)."""
         self.machine = NasStateMachine.from_dict(
             await self._store.async_load(), clock=dt_util.utcnow
         )
+        await self.snapshots.async_load()
+        if self.dns is not None:
+            # The record may have been changed while Home Assistant was down: the
+            # first heartbeat puts it where the restored state wants it.
+            self.dns.wanted = _DNS_TARGETS.get(self.machine.state)
         self._set_interval()
 
     @callback
@@ -134,7 +176,13 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
     def status(self) -> NasStatus:
         """The current status, built from what is known now."""
         return NasStatus(
-            self.machine.state, self.machine.since, self._power, self._sample
+            self.machine.state,
+            self.machine.since,
+            self._power,
+            self._sample,
+            self.snapshots.current,
+            self.dns.status if self.dns is not None else None,
+            self.inbox.status if self.inbox is not None else None,
         )
 
     async def _async_update_data(self) -> NasStatus:
@@ -162,6 +210,10 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             verdict = Verdict(NasState.OFFLINE, "the boot timeout passed")
             self._raise_boot_timeout_issue()
         await self._apply(verdict)
+        if self.dns is not None:
+            await self.dns.async_check()
+        if self.inbox is not None:
+            await self.inbox.async_scan()
         return self.status
 
     async def _check_health(self) -> HeartbeatSample:
@@ -209,8 +261,15 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
 
     async def _apply_and_publish(self, verdict: Verdict) -> None:
         await self._apply(verdict)
-        # Not async_set_updated_data: that would push the next heartbeat back at
-        # every plug reading, and with equal intervals the heartbeat would never run.
+        self.async_publish()
+
+    @callback
+    def async_publish(self) -> None:
+        """Show the current status without touching the heartbeat's schedule.
+
+        Not async_set_updated_data: that would push the next heartbeat back at
+        every plug reading, and with equal intervals the heartbeat would never run.
+        """
         self.data = self.status
         self.async_update_listeners()
 
@@ -230,16 +289,20 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
     async def _apply(self, verdict: Verdict) -> None:
         if verdict.state is None:
             return
-        transition = self.machine.go(verdict.state, verdict.reason)
-        if transition is not None:
-            await self._transitioned(transition)
+        async with self._moving:
+            transition = self.machine.go(verdict.state, verdict.reason)
+            if transition is not None:
+                await self._transitioned(transition)
 
     async def _transitioned(self, transition: Transition) -> None:
         LOGGER.info(
             "NAS %s → %s: %s", transition.old, transition.new, transition.reason
         )
         await self._store.async_save(self.machine.as_dict())
-        for effect in self._side_effects.get((transition.old, transition.new), ()):
+        for effect in (
+            *self._move_effects.get((transition.old, transition.new), ()),
+            *self._enter_effects.get(transition.new, ()),
+        ):
             await effect()
         if transition.new is NasState.ONLINE:
             ir.async_delete_issue(
@@ -321,3 +384,104 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             self._options.wol_broadcast,
             self._options.wol_port,
         )
+
+    async def _dns_to_nas(self) -> None:
+        if self.dns is not None:
+            await self.dns.async_switch(DnsTarget.NAS)
+
+    async def _dns_to_pi(self) -> None:
+        if self.dns is not None:
+            await self.dns.async_switch(DnsTarget.PI)
+
+    async def _start_flush(self) -> None:
+        if self.inbox is not None:
+            self.start_flush(self.inbox)
+
+    def start_flush(self, inbox: InboxFlusher) -> asyncio.Task[FlushResult]:
+        """Flush the inbox (or join the flush that runs); show the outcome."""
+        task = inbox.start()
+        task.add_done_callback(lambda _: self.async_publish())
+        return task
+
+    # -- The NAS's pushes --------------------------------------------------------
+
+    async def async_nas_going_offline(self, snapshot: Any) -> dict[str, Any]:
+        """The NAS is shutting down: keep its snapshot, point the hostname at the Pi.
+
+        Returns the reply BaluHost reads (``acknowledged``, ``dns_switched``).
+        """
+        if isinstance(snapshot, dict):
+            kept = await self.snapshots.async_keep(snapshot)
+            if (version := kept.baluhost_version) is not None:
+                dr.async_get(self.hass).async_update_device(
+                    self._nas_device_id, sw_version=version
+                )
+        deadline = asyncio.get_running_loop().time() + PUSH_REPLY_BUDGET
+        reply: dict[str, Any] = {"acknowledged": True, "dns_switched": False}
+        work = self.config_entry.async_create_background_task(
+            self.hass, self._went_offline(), "balupi NAS going offline"
+        )
+        done = await _done_by(work, deadline)
+        if self.dns is not None:
+            reply["dns_switched"] = done and self.dns.points_to(DnsTarget.PI)
+            if not done:
+                reply["dns_switch"] = "running"
+        return reply
+
+    async def _went_offline(self) -> None:
+        await self._apply(Verdict(NasState.SHUTTING_DOWN, "the NAS is shutting down"))
+        await self._apply(Verdict(NasState.OFFLINE, "the NAS stopped its services"))
+        if self.dns is not None:
+            await self.dns.async_ensure(DnsTarget.PI)
+        self.async_publish()
+
+    async def async_nas_coming_online(self) -> dict[str, Any]:
+        """The NAS's services started: point the hostname at it, flush the inbox.
+
+        Returns the reply BaluHost reads (``acknowledged``, ``inbox_flushed``,
+        ``files_transferred``, ``dns_switched``); a flush that takes longer than
+        the reply may wait carries on, and the reply says so.
+        """
+        deadline = asyncio.get_running_loop().time() + PUSH_REPLY_BUDGET
+        reply: dict[str, Any] = {
+            "acknowledged": True,
+            "dns_switched": False,
+            "inbox_flushed": False,
+            "files_transferred": 0,
+        }
+        work = self.config_entry.async_create_background_task(
+            self.hass, self._came_online(), "balupi NAS coming online"
+        )
+        done = await _done_by(work, deadline)
+        if self.dns is not None:
+            reply["dns_switched"] = done and self.dns.points_to(DnsTarget.NAS)
+            if not done:
+                reply["dns_switch"] = "running"
+        if self.inbox is not None:
+            flush = self.start_flush(self.inbox)
+            if not await _done_by(flush, deadline):
+                reply["inbox_flush"] = "running"
+            elif not flush.cancelled() and flush.exception() is None:
+                result = flush.result()
+                reply["files_transferred"] = result.files_transferred
+                reply["inbox_flushed"] = result.files_transferred > 0
+            else:
+                reply["inbox_flush"] = "failed"
+        return reply
+
+    async def _came_online(self) -> None:
+        await self._apply(Verdict(NasState.ONLINE, "the NAS started its services"))
+        if self.dns is not None:
+            await self.dns.async_ensure(DnsTarget.NAS)
+        self.async_publish()
+
+
+_DNS_TARGETS = {NasState.ONLINE: DnsTarget.NAS, NasState.OFFLINE: DnsTarget.PI}
+
+
+async def _done_by(task: asyncio.Future[Any], deadline: float) -> bool:
+    """Wait for ``task`` until ``deadline`` (loop time) without cancelling it."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining > 0 and not task.done():
+        await asyncio.wait({task}, timeout=remaining)
+    return task.done()

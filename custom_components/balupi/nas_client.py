@@ -14,6 +14,8 @@ import time
 
 import aiohttp
 
+from .net import connect_reason
+
 HEALTH_PATH = "/api/health"
 # A health reply is a few dozen bytes; anything much larger is not BaluHost.
 MAX_HEALTH_BYTES = 64 * 1024
@@ -69,17 +71,11 @@ async def fetch_health(
     except TimeoutError as err:
         raise NasUnreachableError(f"no reply within {timeout:g} s") from err
     except aiohttp.ClientConnectorError as err:
-        raise NasUnreachableError(_connect_reason(err)) from err
+        raise NasUnreachableError(connect_reason(err)) from err
     except (aiohttp.ClientError, OSError) as err:
         raise NasUnreachableError(f"connection failed: {type(err).__name__}") from err
     latency = time.monotonic() - started
     return _parse_health(body, latency)
-
-
-def _connect_reason(err: aiohttp.ClientConnectorError) -> str:
-    if isinstance(err.os_error, ConnectionRefusedError):
-        return "connection refused"
-    return f"cannot connect: {err.os_error.strerror or type(err.os_error).__name__}"
 
 
 def _parse_health(body: bytes, latency: float) -> NasHealth:

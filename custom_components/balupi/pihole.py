@@ -33,6 +33,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .net import connect_reason
+
 AUTH_PATH = "/api/auth"
 HOSTS_PATH = "/api/config/dns/hosts"
 APP_SUDO_PATH = "/api/config/webserver/api/app_sudo"
@@ -259,7 +261,7 @@ class PiholeClient:
                 f"no reply within {self._timeout:g} s"
             ) from err
         except aiohttp.ClientConnectorError as err:
-            raise PiholeUnreachableError(_connect_reason(err)) from err
+            raise PiholeUnreachableError(connect_reason(err)) from err
         except (aiohttp.ClientError, OSError) as err:
             raise PiholeUnreachableError(
                 f"connection failed: {type(err).__name__}"
@@ -338,9 +340,3 @@ def _error(status: int, data: Any) -> PiholeError:
     if isinstance(message, str) and message:
         return PiholeError(f"HTTP {status}: {message[:200]}")
     return PiholeError(f"HTTP {status}")
-
-
-def _connect_reason(err: aiohttp.ClientConnectorError) -> str:
-    if isinstance(err.os_error, ConnectionRefusedError):
-        return "connection refused"
-    return f"cannot connect: {err.os_error.strerror or type(err.os_error).__name__}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,21 +16,27 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    Platform,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
+    UnitOfInformation,
     UnitOfPower,
     UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN
 from .coordinator import BaluPiConfigEntry, BaluPiData
+from .dns import DnsPointer
 from .energy import NasPower, cost, month_estimate, total
-from .entity import BaluPiNasEntity, BaluPiPlugEntity, hub_device_info
-from .lifecycle import NasStatus
+from .entity import BaluPiHubEntity, BaluPiNasEntity, BaluPiPlugEntity, hub_device_info
+from .lifecycle import NasLifecycleCoordinator, NasStatus
 from .nas_state import NasState
 from .plugs import PlugReading
 
@@ -42,6 +49,7 @@ class NasSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[NasStatus], StateType | datetime]
     available_fn: Callable[[NasStatus], bool] = lambda status: True
+    attrs_fn: Callable[[NasStatus], Mapping[str, Any] | None] = lambda status: None
 
 
 NAS_SENSORS: tuple[NasSensorDescription, ...] = (
@@ -72,6 +80,109 @@ NAS_SENSORS: tuple[NasSensorDescription, ...] = (
             status.sample.health.latency * 1000
             if status.sample is not None and status.sample.health is not None
             else None
+        ),
+    ),
+)
+
+# What the NAS said about itself when it last shut down: shown while it is away.
+SNAPSHOT_SENSORS: tuple[NasSensorDescription, ...] = (
+    NasSensorDescription(
+        key="last_snapshot",
+        translation_key="last_snapshot",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda status: (
+            status.snapshot.received_at if status.snapshot else None
+        ),
+        available_fn=lambda status: status.snapshot is not None,
+    ),
+    NasSensorDescription(
+        key="storage_used",
+        translation_key="storage_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
+        suggested_display_precision=1,
+        value_fn=lambda status: (
+            status.snapshot.storage_used if status.snapshot else None
+        ),
+        available_fn=lambda status: (
+            status.snapshot is not None and status.snapshot.storage_used is not None
+        ),
+    ),
+    NasSensorDescription(
+        key="array_state",
+        translation_key="array_state",
+        value_fn=lambda status: (
+            status.snapshot.array_state if status.snapshot else None
+        ),
+        available_fn=lambda status: (
+            status.snapshot is not None and status.snapshot.array_state is not None
+        ),
+        attrs_fn=lambda status: (
+            {"arrays": status.snapshot.arrays} if status.snapshot else None
+        ),
+    ),
+    NasSensorDescription(
+        key="failing_disks",
+        translation_key="failing_disks",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda status: (
+            len(disks)
+            if status.snapshot and (disks := status.snapshot.failing_disks) is not None
+            else None
+        ),
+        available_fn=lambda status: (
+            status.snapshot is not None and status.snapshot.failing_disks is not None
+        ),
+        attrs_fn=lambda status: (
+            {"disks": status.snapshot.failing_disks} if status.snapshot else None
+        ),
+    ),
+)
+
+DNS_SENSOR = NasSensorDescription(
+    key="dns_target",
+    translation_key="dns_target",
+    device_class=SensorDeviceClass.ENUM,
+    options=[pointer.value for pointer in DnsPointer],
+    value_fn=lambda status: (
+        status.dns.pointer.value if status.dns and status.dns.pointer else None
+    ),
+    available_fn=lambda status: (
+        status.dns is not None and status.dns.pointer is not None
+    ),
+)
+
+INBOX_SENSORS: tuple[NasSensorDescription, ...] = (
+    NasSensorDescription(
+        key="inbox_size",
+        translation_key="inbox_size",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+        suggested_display_precision=1,
+        value_fn=lambda status: (
+            status.inbox.content.bytes
+            if status.inbox and status.inbox.content
+            else None
+        ),
+        available_fn=lambda status: (
+            status.inbox is not None and status.inbox.content is not None
+        ),
+    ),
+    NasSensorDescription(
+        key="inbox_files",
+        translation_key="inbox_files",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda status: (
+            status.inbox.content.files
+            if status.inbox and status.inbox.content
+            else None
+        ),
+        available_fn=lambda status: (
+            status.inbox is not None and status.inbox.content is not None
         ),
     ),
 )
@@ -222,7 +333,27 @@ async def async_setup_entry(
 ) -> None:
     """Add the NAS's, the plugs' and the whole-home sensors."""
     data = entry.runtime_data
-    async_add_entities(NasSensor(data.nas, description) for description in NAS_SENSORS)
+    async_add_entities(
+        NasSensor(data.nas, description)
+        for description in (*NAS_SENSORS, *SNAPSHOT_SENSORS)
+    )
+    hub_sensors = []
+    if data.nas.dns is not None:
+        hub_sensors.append(DNS_SENSOR)
+    if data.nas.inbox is not None:
+        hub_sensors.extend(INBOX_SENSORS)
+    async_add_entities(
+        HubStatusSensor(data.nas, description) for description in hub_sensors
+    )
+    # Reconfigured without a Pi-hole or an inbox: their sensors go away.
+    registry = er.async_get(hass)
+    for description in (DNS_SENSOR, *INBOX_SENSORS):
+        if description not in hub_sensors and (
+            entity_id := registry.async_get_entity_id(
+                Platform.SENSOR, DOMAIN, f"{entry.entry_id}_{description.key}"
+            )
+        ):
+            registry.async_remove(entity_id)
     for plug in data.plugs.values():
         async_add_entities(
             (PlugSensor(plug, description) for description in PLUG_SENSORS),
@@ -234,8 +365,8 @@ async def async_setup_entry(
         async_add_entities([NasSensor(data.nas, NAS_POWER_STATE)])
 
 
-class NasSensor(BaluPiNasEntity, SensorEntity):
-    """A sensor of the NAS device."""
+class _StatusSensor(CoordinatorEntity[NasLifecycleCoordinator], SensorEntity):
+    """A sensor read from the lifecycle coordinator's status."""
 
     entity_description: NasSensorDescription
 
@@ -250,6 +381,19 @@ class NasSensor(BaluPiNasEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """Return the value from the NAS's status."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that do not fit the state, such as the arrays' states."""
+        return self.entity_description.attrs_fn(self.coordinator.data)
+
+
+class NasSensor(BaluPiNasEntity, _StatusSensor):
+    """A sensor of the NAS device."""
+
+
+class HubStatusSensor(BaluPiHubEntity, _StatusSensor):
+    """A sensor of BaluPi's own device: the DNS record and the inbox."""
 
 
 class PlugSensor(BaluPiPlugEntity, SensorEntity):

@@ -12,27 +12,88 @@ from typing import Any
 from .const import (
     CONF_ACTIVE_ABOVE,
     CONF_BOOT_TIMEOUT,
+    CONF_DNS_HOSTNAME,
     CONF_ENERGY_PRICE,
     CONF_FAST_HEARTBEAT_INTERVAL,
     CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_FAILURES,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_INBOX_FOLDER,
+    CONF_NAS_INBOX_PATH,
     CONF_NAS_IP,
     CONF_NAS_MAC,
     CONF_NAS_PLUG,
     CONF_NAS_URL,
     CONF_PI_IP,
+    CONF_PIHOLE_PASSWORD,
+    CONF_PIHOLE_URL,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
     CONF_SPARE_SLEEPING_NAS,
+    CONF_SSH_HOST_KEY,
+    CONF_SSH_PORT,
+    CONF_SSH_PRIVATE_KEY,
+    CONF_SSH_USER,
     CONF_STANDBY_MAX,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
     CONF_WOL_BROADCAST,
     CONF_WOL_PORT,
+    DEFAULT_DNS_HOSTNAME,
     DEFAULT_OPTIONS,
+    DEFAULT_SSH_PORT,
 )
 from .validation import normalize_ip
+
+
+@dataclass(frozen=True, slots=True)
+class PiholeSettings:
+    """The Pi-hole v6 that holds the NAS's local DNS record."""
+
+    url: str
+    password: str
+    hostname: str
+    """The name switched between the NAS and the Pi, baluhost.local by default."""
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> PiholeSettings | None:
+        """Read the entry's data; None when no Pi-hole is configured."""
+        if not data.get(CONF_PIHOLE_URL):
+            return None
+        return cls(
+            url=data[CONF_PIHOLE_URL],
+            password=data.get(CONF_PIHOLE_PASSWORD, ""),
+            hostname=data.get(CONF_DNS_HOSTNAME) or DEFAULT_DNS_HOSTNAME,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InboxSettings:
+    """The Pi's inbox folder and where its files go on the NAS, over SSH."""
+
+    folder: str
+    nas_path: str
+    ssh_user: str
+    ssh_port: int
+    private_key: str
+    host_key: str
+    """The NAS's SSH host key, pinned when the inbox was set up."""
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> InboxSettings | None:
+        """Read the entry's data; None when no inbox is configured."""
+        if not data.get(CONF_INBOX_FOLDER):
+            return None
+        return cls(
+            folder=data[CONF_INBOX_FOLDER],
+            nas_path=data[CONF_NAS_INBOX_PATH],
+            ssh_user=data[CONF_SSH_USER],
+            ssh_port=int(data.get(CONF_SSH_PORT, DEFAULT_SSH_PORT)),
+            private_key=data[CONF_SSH_PRIVATE_KEY],
+            host_key=data[CONF_SSH_HOST_KEY],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +105,14 @@ class ConnectionSettings:
     nas_mac: str
     pi_ip: str
     handshake_secret: str
+    webhook_going_offline: str
+    webhook_coming_online: str
+    """IDs of the Home Assistant webhooks the two pushes may also arrive at."""
     tapo_username: str | None = None
     tapo_password: str | None = None
     """The TP-Link cloud account the plugs authenticate against (None: no plugs)."""
+    pihole: PiholeSettings | None = None
+    inbox: InboxSettings | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ConnectionSettings:
@@ -57,8 +123,12 @@ class ConnectionSettings:
             nas_mac=data[CONF_NAS_MAC],
             pi_ip=data[CONF_PI_IP],
             handshake_secret=data[CONF_HANDSHAKE_SECRET],
+            webhook_going_offline=data[CONF_WEBHOOK_GOING_OFFLINE],
+            webhook_coming_online=data[CONF_WEBHOOK_COMING_ONLINE],
             tapo_username=data.get(CONF_TAPO_USERNAME),
             tapo_password=data.get(CONF_TAPO_PASSWORD),
+            pihole=PiholeSettings.from_data(data),
+            inbox=InboxSettings.from_data(data),
         )
 
 

@@ -1,0 +1,192 @@
+"""Section "push": how fast a real Home Assistant answers the NAS's pushes.
+
+One Home Assistant (``bench.hass``) gets a BaluPi entry, set up through the real
+config flow over REST, for a simulated NAS and a simulated Pi-hole v6, each in a
+process of its own (``python -m simulators.baluhost`` / ``simulators.pihole``). A
+client that behaves exactly like the BaluHost NAS (``simulators.nas_push``: signs the
+canonical body, sends httpx 0.27's own serialisation) then alternates the two pushes:
+
+* shutdown with a 5 KB snapshot: BaluPi keeps the snapshot, moves the NAS
+  online → shutting_down → offline and points baluhost.local at the Pi in Pi-hole;
+* startup without a body: the NAS goes online and baluhost.local back to the NAS.
+
+Measured: from sending each push until its reply is read, on this machine's loopback.
+Every reply is checked to be acknowledged with the DNS switched. The NAS signs with
+whole seconds and BaluPi accepts each signature once, so the startup pushes (always
+the same empty body) carry timestamps one second apart inside the ±60 s window, as
+a NAS restarting once a second would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+import contextlib
+import itertools
+import socket
+import statistics
+import sys
+import time
+
+import aiohttp
+
+from simulators.nas_push import NasPushClient, wire_body
+from simulators.snapshot import snapshot_of_size
+
+from .common import BenchError, Row, Section, Settings, progress, python_env
+from .hass import Api, home_assistant, onboard
+
+HOST = "127.0.0.1"
+CYCLES = 100
+"""Shutdown + startup pairs; the startup timestamps need one second each (< 120)."""
+SNAPSHOT_BYTES = 5000
+SECRET = "bench-handshake-secret-0123456789-abcdefghij"  # noqa: S105 -- throwaway
+PIHOLE_PASSWORD = "bench-pihole"  # noqa: S105 -- throwaway
+NAS_MAC = "02:ba:10:00:00:02"
+TARGET_P99 = 0.100
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def _simulator(module: str, port: int, *args: str) -> AsyncIterator[str]:
+    """Run ``python -m simulators.<module>`` on ``port`` until the block ends."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        f"simulators.{module}",
+        "--port",
+        str(port),
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=python_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(HOST, port)
+            except OSError:
+                if time.monotonic() > deadline or process.returncode is not None:
+                    raise BenchError(f"the {module} simulator did not start") from None
+                await asyncio.sleep(0.1)
+            else:
+                writer.close()
+                break
+        yield f"http://{HOST}:{port}"
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def _add_entry(api: Api, nas_url: str, pihole_url: str) -> None:
+    """Walk the config flow: NAS with our secret, no plugs, the Pi-hole, no inbox."""
+    flow = "/api/config/config_entries/flow"
+    step = await api.post(flow, {"handler": "balupi"})
+    answers = [
+        {
+            "nas_url": nas_url,
+            "nas_mac": NAS_MAC,
+            "pi_ip": "192.168.178.20",
+            "handshake_secret": SECRET,
+        },
+        {},
+        {},
+        {"pihole_url": pihole_url, "pihole_password": PIHOLE_PASSWORD},
+        {},
+    ]
+    for answer in answers:
+        step = await api.post(f"{flow}/{step['flow_id']}", answer)
+        if step.get("errors"):
+            raise BenchError(f"config flow refused {answer}: {step['errors']}")
+    if step.get("type") != "create_entry":
+        raise BenchError(f"config flow did not finish: {step}")
+
+
+def _clock() -> Iterator[float]:
+    """Whole seconds from a minute ago, one per startup push."""
+    start = int(time.time()) - 59
+    return (float(start + n) for n in itertools.count())
+
+
+async def _measure(base: str) -> tuple[list[float], list[float]]:
+    offline: list[float] = []
+    online: list[float] = []
+    seconds = _clock()
+    async with aiohttp.ClientSession() as session:
+        nas = NasPushClient(session, base, SECRET)
+        startup = NasPushClient(session, base, SECRET, clock=lambda: next(seconds))
+        for cycle in range(CYCLES + 1):
+            snapshot = snapshot_of_size(SNAPSHOT_BYTES)
+            started = time.perf_counter()
+            reply = await nas.going_offline(snapshot)
+            took_offline = time.perf_counter() - started
+            if reply.body != {"acknowledged": True, "dns_switched": True}:
+                raise BenchError(f"shutdown push {cycle}: {reply}")
+            started = time.perf_counter()
+            reply = await startup.coming_online()
+            took_online = time.perf_counter() - started
+            if not reply.ok or not reply.body or not reply.body["dns_switched"]:
+                raise BenchError(f"startup push {cycle}: {reply}")
+            if cycle:  # the first pair warms up connections and sessions
+                offline.append(took_offline)
+                online.append(took_online)
+    return offline, online
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+async def run(settings: Settings) -> list[Row]:
+    """Measure push → reply latency against a real Home Assistant."""
+    async with (
+        _simulator("baluhost", _free_port()) as nas_url,
+        _simulator("pihole", _free_port(), "--password", PIHOLE_PASSWORD) as pihole,
+        home_assistant("HA + BaluPi, pushes") as hass,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+    ):
+        progress(f"push: Home Assistant pid {hass.pid} on {hass.base}")
+        api = Api(hass, session, await onboard(hass, session))
+        await _add_entry(api, nas_url, pihole)
+        progress(f"push: BaluPi set up with the Pi-hole at {pihole}; pushing")
+        offline, online = await _measure(hass.base)
+    size = len(wire_body(snapshot_of_size(SNAPSHOT_BYTES)))
+    p99 = _percentile(offline, 0.99)
+    return [
+        Row(
+            "Shutdown push → reply, p50 / p99",
+            f"{_ms(statistics.median(offline))} / {_ms(p99)}",
+            f"{CYCLES} pushes of a {size / 1000:.1f} KB snapshot, each acknowledged "
+            "with dns_switched true: signature checked, snapshot stored, state moved "
+            "twice, baluhost.local moved in the Pi-hole simulator (a process of its "
+            f"own) before the reply. Target p99 ≤ {_ms(TARGET_P99)}: "
+            f"{'met' if p99 <= TARGET_P99 else 'missed'}.",
+        ),
+        Row(
+            "Startup push → reply, p50 / p99",
+            f"{_ms(statistics.median(online))} / {_ms(_percentile(online, 0.99))}",
+            f"{CYCLES} empty pushes, each moving the NAS online and baluhost.local "
+            "back to the NAS (no inbox configured).",
+        ),
+    ]
+
+
+SECTION = Section(
+    name="push",
+    title="Handshake: the NAS's pushes answered by a real Home Assistant",
+    run=run,
+    quick=False,
+)

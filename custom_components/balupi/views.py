@@ -1,0 +1,245 @@
+"""BaluPi's endpoints on Home Assistant's HTTP server.
+
+The NAS calls the paths the old Pi served, at ``BALUPI_URL`` = Home Assistant's URL:
+
+* ``POST /api/handshake/nas-going-offline`` (snapshot) and
+  ``POST /api/handshake/nas-coming-online`` (no body), signed instead of signed in;
+* ``GET /api/health``, unauthenticated, for the NAS's "test" button (it reads
+  ``version`` and ``hostname``).
+
+The same two pushes are also accepted as Home Assistant webhooks (local network only,
+POST only), and signed-in users can read ``GET /api/handshake/status`` and
+``GET /api/handshake/snapshot``. A push is checked against each loaded entry's secret,
+so one Home Assistant can serve several NAS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from functools import partial
+import socket
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from homeassistant.components import webhook
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+
+from .const import DOMAIN, LOGGER
+from .handshake import INVALID_SIGNATURE, MAX_BODY, PushRejectedError, VerifiedPush
+
+if TYPE_CHECKING:
+    from .coordinator import BaluPiConfigEntry
+
+GOING_OFFLINE_PATH = "/api/handshake/nas-going-offline"
+COMING_ONLINE_PATH = "/api/handshake/nas-coming-online"
+HEALTH_PATH = "/api/health"
+STATUS_PATH = "/api/handshake/status"
+SNAPSHOT_PATH = "/api/handshake/snapshot"
+_CHUNK = 64 * 1024
+
+
+class Push(StrEnum):
+    """The two things the NAS tells the Pi."""
+
+    GOING_OFFLINE = "nas-going-offline"
+    COMING_ONLINE = "nas-coming-online"
+
+
+@callback
+def async_register_views(hass: HomeAssistant, version: str) -> None:
+    """Serve BaluPi's paths; called once, when the integration is set up."""
+    hass.http.register_view(HealthView(version, socket.gethostname()))
+    hass.http.register_view(PushView(GOING_OFFLINE_PATH, Push.GOING_OFFLINE))
+    hass.http.register_view(PushView(COMING_ONLINE_PATH, Push.COMING_ONLINE))
+    hass.http.register_view(StatusView())
+    hass.http.register_view(SnapshotView())
+
+
+@callback
+def async_register_webhooks(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
+    """Accept the entry's pushes at its two webhooks until the entry unloads."""
+    connection = entry.runtime_data.connection
+    for push, webhook_id in (
+        (Push.GOING_OFFLINE, connection.webhook_going_offline),
+        (Push.COMING_ONLINE, connection.webhook_coming_online),
+    ):
+        webhook.async_register(
+            hass,
+            DOMAIN,
+            f"BaluPi: {push.value}",
+            webhook_id,
+            _webhook_handler(entry, push),
+            local_only=True,
+            allowed_methods=["POST"],
+        )
+        entry.async_on_unload(partial(webhook.async_unregister, hass, webhook_id))
+
+
+def _webhook_handler(
+    entry: BaluPiConfigEntry, push: Push
+) -> Callable[[HomeAssistant, str, web.Request], Awaitable[web.Response]]:
+    async def handle(
+        hass: HomeAssistant, webhook_id: str, request: web.Request
+    ) -> web.Response:
+        return await handle_push(request, push, [entry])
+
+    return handle
+
+
+async def handle_push(
+    request: web.Request, push: Push, entries: list[BaluPiConfigEntry]
+) -> web.Response:
+    """Verify a push against ``entries`` and let the matching NAS's lifecycle act."""
+    try:
+        body = await _read_body(request)
+        entry, verified = _verify(entries, request, body)
+    except PushRejectedError as err:
+        LOGGER.warning(
+            "Refused a push to %s from %s: %s", request.path, request.remote, err.reason
+        )
+        return web.json_response(
+            {"acknowledged": False, "error": err.reason}, status=err.status
+        )
+    nas = entry.runtime_data.nas
+    LOGGER.info("The NAS says: %s", push.value)
+    if push is Push.GOING_OFFLINE:
+        reply = await nas.async_nas_going_offline(verified.body)
+    else:
+        reply = await nas.async_nas_coming_online()
+    return web.json_response(reply)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes 1 MiB."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise PushRejectedError(413, "body larger than 1 MiB")
+    body = bytearray()
+    while chunk := await request.content.read(_CHUNK):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PushRejectedError(413, "body larger than 1 MiB")
+    return bytes(body)
+
+
+def _verify(
+    entries: list[BaluPiConfigEntry], request: web.Request, body: bytes
+) -> tuple[BaluPiConfigEntry, VerifiedPush]:
+    """The entry whose secret signed the push, and the push.
+
+    When no entry accepts it, the reason given is the most telling one: a replayed
+    or otherwise refused signature of one entry beats "invalid signature" of the
+    others (whose secrets simply did not sign it).
+    """
+    if not entries:
+        raise PushRejectedError(503, "BaluPi is not loaded")
+    refusals: list[PushRejectedError] = []
+    for entry in entries:
+        try:
+            return entry, entry.runtime_data.verifier.verify(
+                request.method, request.path, request.headers, body
+            )
+        except PushRejectedError as err:
+            refusals.append(err)
+    telling = [err for err in refusals if err.reason != INVALID_SIGNATURE]
+    raise (telling or refusals)[0]
+
+
+def _loaded(hass: HomeAssistant) -> list[BaluPiConfigEntry]:
+    return hass.config_entries.async_loaded_entries(DOMAIN)
+
+
+class PushView(HomeAssistantView):
+    """One of the NAS's two pushes; its signature replaces Home Assistant's auth."""
+
+    requires_auth = False
+
+    def __init__(self, url: str, push: Push) -> None:
+        """Serve ``push`` at ``url``."""
+        self.url = url
+        self.name = f"api:{DOMAIN}:{push.value}"
+        self._push = push
+
+    async def post(self, request: web.Request) -> web.Response:
+        """Verify the push and act on it."""
+        return await handle_push(request, self._push, _loaded(request.app[KEY_HASS]))
+
+
+class HealthView(HomeAssistantView):
+    """What the NAS's "test" button asks: is BaluPi there, which version, which host."""
+
+    url = HEALTH_PATH
+    name = f"api:{DOMAIN}:health"
+    requires_auth = False
+
+    def __init__(self, version: str, hostname: str) -> None:
+        """Answer with BaluPi's ``version`` and the Pi's ``hostname``."""
+        self._reply = {
+            "status": "ok",
+            "service": DOMAIN,
+            "version": version,
+            "hostname": hostname,
+        }
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Say that BaluPi runs."""
+        return web.json_response(self._reply)
+
+
+class _EntryView(HomeAssistantView):
+    """A view for signed-in users about one entry (``?entry_id=``, or the only one)."""
+
+    def entry(self, request: web.Request) -> BaluPiConfigEntry | web.Response:
+        entries = _loaded(request.app[KEY_HASS])
+        wanted = request.query.get("entry_id")
+        chosen = [e for e in entries if wanted is None or e.entry_id == wanted]
+        if len(chosen) == 1:
+            return chosen[0]
+        detail = "No BaluPi entry loaded" if not chosen else "Pass ?entry_id="
+        return self.json_message(detail, 404 if not chosen else 400)
+
+
+class StatusView(_EntryView):
+    """The handshake's status: NAS state, last snapshot, inbox, DNS record."""
+
+    url = STATUS_PATH
+    name = f"api:{DOMAIN}:status"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Report the status of the NAS and what the Pi holds for it."""
+        entry = self.entry(request)
+        if isinstance(entry, web.Response):
+            return entry
+        status = entry.runtime_data.nas.status
+        reply: dict[str, Any] = {
+            "nas_state": status.state.value,
+            "since": status.since.isoformat(),
+            "last_snapshot": (
+                status.snapshot.received_at.isoformat() if status.snapshot else None
+            ),
+            "inbox_files": None,
+            "inbox_size_mb": None,
+            "dns": status.dns.pointer if status.dns else None,
+        }
+        if status.inbox is not None and status.inbox.content is not None:
+            reply["inbox_files"] = status.inbox.content.files
+            reply["inbox_size_mb"] = round(status.inbox.content.bytes / 1e6, 3)
+        return self.json(reply)
+
+
+class SnapshotView(_EntryView):
+    """The snapshot the NAS sent when it last shut down."""
+
+    url = SNAPSHOT_PATH
+    name = f"api:{DOMAIN}:snapshot"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Return the snapshot as the NAS sent it, or 404."""
+        entry = self.entry(request)
+        if isinstance(entry, web.Response):
+            return entry
+        snapshot = entry.runtime_data.nas.snapshots.current
+        if snapshot is None:
+            return self.json_message("No snapshot available", 404)
+        return self.json(snapshot.data)

@@ -1,0 +1,407 @@
+"""The inbox in Home Assistant: setup step, sensors, the flush action and the pushes.
+
+Against a real sshd on loopback, as the NAS end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.balupi import flush, inbox, lifecycle
+from custom_components.balupi.const import (
+    CONF_INBOX_FOLDER,
+    CONF_NAS_INBOX_PATH,
+    CONF_SSH_HOST_KEY,
+    CONF_SSH_PORT,
+    CONF_SSH_PRIVATE_KEY,
+    CONF_SSH_PUBLIC_KEY,
+    CONF_SSH_USER,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from custom_components.balupi.inbox import generate_key_pair
+from simulators.baluhost import BaluHostSimulator
+from simulators.nas_push import NasPushClient
+from simulators.sshd import SshServer
+
+from .conftest import NAS_MAC, PI_IP, SECRET, entry_data
+
+PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
+INBOX_FILES = "sensor.balupi_inbox_files"
+INBOX_SIZE = "sensor.balupi_inbox_size"
+
+
+@pytest.fixture(params=["rsync", "sftp"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both transports: rsync where the binary exists, SFTP where it does not."""
+    if request.param == "sftp":
+        monkeypatch.setattr(inbox, "rsync_available", lambda: False)
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+async def sshd(tmp_path: Path, socket_enabled: None) -> AsyncIterator[SshServer]:
+    server = SshServer(tmp_path / "sshd")
+    await server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    """The Pi's inbox and the NAS's inbox directory."""
+    pi, nas = tmp_path / "pi-inbox", tmp_path / "nas-inbox"
+    pi.mkdir()
+    nas.mkdir()
+    return pi, nas
+
+
+@pytest.fixture
+def inbox_entry(
+    nas: BaluHostSimulator, sshd: SshServer, folders: tuple[Path, Path]
+) -> MockConfigEntry:
+    sshd.authorize(PUBLIC_KEY)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"BaluHost {nas.host}",
+        unique_id=NAS_MAC,
+        data={
+            **entry_data(nas),
+            CONF_INBOX_FOLDER: str(folders[0]),
+            CONF_NAS_INBOX_PATH: str(folders[1]),
+            CONF_SSH_USER: sshd.user,
+            CONF_SSH_PORT: sshd.port,
+            CONF_SSH_PRIVATE_KEY: PRIVATE_KEY,
+            CONF_SSH_PUBLIC_KEY: PUBLIC_KEY,
+            CONF_SSH_HOST_KEY: sshd.host_key,
+        },
+        options=dict(DEFAULT_OPTIONS),
+        minor_version=2,
+    )
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+def fill(folder: Path, count: int, size: int = 1000) -> dict[str, bytes]:
+    files = {f"scan {i:03d}.pdf": bytes([i % 251]) * size for i in range(count)}
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return files
+
+
+def is_folder(path: Path) -> bool:
+    return path.is_dir()
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+async def test_startup_push_flushes_the_inbox(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    hass_client_no_auth: ClientSessionGenerator,
+    transport: str,
+) -> None:
+    """Files dropped while the NAS was away are on it when it says it is back."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    client = await hass_client_no_auth()
+    push = NasPushClient(client.session, str(client.make_url("")), SECRET)
+    assert (await push.going_offline({"version": 1})).ok
+    files = fill(pi, 5)
+    await inbox_entry.runtime_data.nas.async_refresh()
+    assert hass.states.get(INBOX_FILES).state == "5"
+
+    reply = await push.coming_online()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert reply.body == {
+        "acknowledged": True,
+        "dns_switched": False,
+        "inbox_flushed": True,
+        "files_transferred": 5,
+    }
+    assert contents(nas_dir) == files
+    assert contents(pi) == {}
+    assert hass.states.get(INBOX_FILES).state == "0"
+
+
+async def test_a_large_inbox_does_not_hold_up_the_reply(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    hass_client_no_auth: ClientSessionGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The NAS is answered in time; the flush carries on and the reply says so."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    monkeypatch.setattr(lifecycle, "PUSH_REPLY_BUDGET", 0.0)
+    files = fill(pi, 20, 200_000)
+    client = await hass_client_no_auth()
+    reply = await NasPushClient(
+        client.session, str(client.make_url("")), SECRET
+    ).coming_online()
+    assert reply.body is not None
+    assert reply.body["inbox_flush"] == "running"
+    assert reply.body["files_transferred"] == 0
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert contents(nas_dir) == files
+
+
+async def test_flush_action_reports_files_bytes_and_failures(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    transport: str,
+) -> None:
+    """A file whose name is taken on the NAS by another file stays on the Pi."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    fill(pi, 3, 2000)
+    (nas_dir / "scan 001.pdf").write_bytes(b"the NAS's own file")
+    response: Any = await hass.services.async_call(
+        DOMAIN, "flush_inbox", {}, blocking=True, return_response=True
+    )
+    assert response["transport"] == transport
+    assert response["files_transferred"] == 2
+    assert response["bytes_transferred"] >= 4000
+    assert [f["path"] for f in response["failures"]] == ["scan 001.pdf"]
+    assert response["files_remaining"] == 1
+    assert (nas_dir / "scan 001.pdf").read_bytes() == b"the NAS's own file"
+    assert (pi / "scan 001.pdf").exists()
+    assert hass.states.get(INBOX_FILES).state == "1"
+
+
+async def test_flush_action_names_ssh_problems(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+    transport: str,
+) -> None:
+    """A revoked key and a changed host key are translated errors; nothing moves."""
+    pi, _ = folders
+    await set_up(hass, inbox_entry)
+    fill(pi, 2)
+    sshd.authorized_keys.write_text("")
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
+    assert raised.value.translation_key == "ssh_auth"
+
+    hass.config_entries.async_update_entry(
+        inbox_entry,
+        data={**inbox_entry.data, CONF_SSH_HOST_KEY: PUBLIC_KEY.rsplit(" ", 1)[0]},
+    )
+    await hass.config_entries.async_reload(inbox_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
+    assert raised.value.translation_key == "ssh_host_key"
+
+    sshd.stop()
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
+    assert raised.value.translation_key == "ssh_unreachable"
+    assert len(contents(pi)) == 2
+
+
+async def test_inbox_step_pins_the_host_key_after_the_key_is_added(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+) -> None:
+    """The flow shows BaluPi's key; the NAS must accept it before the step passes."""
+    pi, nas_dir = folders
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    for values in (
+        {"nas_url": nas.url, "nas_mac": NAS_MAC, "pi_ip": PI_IP},
+        {},
+        {},
+        {},
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], values
+        )
+    assert result["step_id"] == "inbox"
+    public_key = result["description_placeholders"]["public_key"]
+    assert public_key.startswith("ssh-ed25519 ")
+    answer = {
+        CONF_INBOX_FOLDER: str(pi / "new"),
+        CONF_NAS_INBOX_PATH: str(nas_dir),
+        CONF_SSH_USER: sshd.user,
+        CONF_SSH_PORT: sshd.port,
+    }
+    for changes, errors in (
+        ({}, {"base": "ssh_auth"}),
+        ({CONF_INBOX_FOLDER: "relative/inbox"}, {CONF_INBOX_FOLDER: "invalid_folder"}),
+        (
+            {CONF_NAS_INBOX_PATH: "data/inbox"},
+            {CONF_NAS_INBOX_PATH: "invalid_nas_path"},
+        ),
+        ({CONF_SSH_PORT: 1}, {"base": "ssh_unreachable"}),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**answer, **changes}
+        )
+        assert result["errors"] == errors
+    sshd.authorize(public_key)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**answer, CONF_NAS_INBOX_PATH: str(nas_dir / "missing")}
+    )
+    assert result["errors"] == {CONF_NAS_INBOX_PATH: "nas_inbox_path"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], answer)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    data = result["data"]
+    assert data[CONF_SSH_HOST_KEY] == sshd.host_key
+    assert data[CONF_SSH_PUBLIC_KEY] == public_key
+    assert (pi / "new").is_dir()
+    assert hass.states.get(INBOX_FILES).state == "0"
+
+
+async def test_a_flush_that_cannot_run_is_reported_to_the_nas(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+    hass_client_no_auth: ClientSessionGenerator,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """SSH down at startup: the push is still acknowledged, the files stay."""
+    pi, _ = folders
+    await set_up(hass, inbox_entry)
+    fill(pi, 2)
+    sshd.stop()
+    client = await hass_client_no_auth()
+    reply = await NasPushClient(
+        client.session, str(client.make_url("")), SECRET
+    ).coming_online()
+    assert reply.ok
+    assert reply.body is not None
+    assert reply.body["inbox_flush"] == "failed"
+    assert len(contents(pi)) == 2
+    status = await (await (await hass_client()).get("/api/handshake/status")).json()
+    assert status["inbox_files"] == 2
+    assert status["inbox_size_mb"] == 0.002
+
+
+async def test_reconfigure_keeps_the_key_the_nas_knows(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+) -> None:
+    """Reconfiguring shows the stored key again, so the NAS needs no new one."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    result = await inbox_entry.start_reconfigure_flow(hass)
+    for values in ({"nas_url": inbox_entry.data["nas_url"], "pi_ip": PI_IP}, {}, {}):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], values
+        )
+    assert result["step_id"] == "inbox"
+    assert result["description_placeholders"]["public_key"] == PUBLIC_KEY
+    answer = {
+        CONF_INBOX_FOLDER: str(pi),
+        CONF_NAS_INBOX_PATH: str(nas_dir),
+        CONF_SSH_USER: "",
+        CONF_SSH_PORT: sshd.port,
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], answer)
+    assert result["errors"] == {CONF_SSH_USER: "invalid_ssh_user"}
+    (pi / "a-file").write_text("not a folder")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**answer, CONF_INBOX_FOLDER: str(pi / "a-file")}
+    )
+    assert result["errors"] == {CONF_INBOX_FOLDER: "invalid_folder"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**answer, CONF_SSH_USER: sshd.user}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["reason"] == "reconfigure_successful"
+    assert inbox_entry.data[CONF_SSH_PRIVATE_KEY] == PRIVATE_KEY
+
+
+async def test_an_unreadable_inbox_leaves_the_nas_alone(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An inbox that cannot be read: its sensors go unavailable, nothing else.
+
+    Tests run as root, whom file permissions do not stop, so the unreadable folder
+    is the one thing here that is simulated.
+    """
+    await set_up(hass, inbox_entry)
+    real_scan = flush.scan_inbox
+
+    def unreadable(folder: Path) -> inbox.InboxContent:
+        raise inbox.InboxError("inbox folder unreadable: Permission denied")
+
+    monkeypatch.setattr(flush, "scan_inbox", unreadable)
+    for _ in range(2):
+        await inbox_entry.runtime_data.nas.async_refresh()
+    assert hass.states.get(INBOX_FILES).state == "unavailable"
+    assert hass.states.get("sensor.baluhost_nas_state").state == "online"
+    assert caplog.text.count("Cannot read the inbox folder") == 1
+
+    monkeypatch.setattr(flush, "scan_inbox", real_scan)
+    await inbox_entry.runtime_data.nas.async_refresh()
+    assert hass.states.get(INBOX_FILES).state == "0"
+
+
+async def test_a_flush_that_cannot_prepare_is_a_translated_error(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+) -> None:
+    """An inbox folder that cannot be created is named in the action's error."""
+    pi, _ = folders
+    await set_up(hass, inbox_entry)
+    pi.rmdir()
+    pi.parent.joinpath("blocker").write_text("a file")
+    hass.config_entries.async_update_entry(
+        inbox_entry,
+        data={**inbox_entry.data, CONF_INBOX_FOLDER: str(pi.parent / "blocker" / "x")},
+    )
+    await hass.config_entries.async_reload(inbox_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
+    assert raised.value.translation_key == "flush_failed"
+
+
+async def test_removing_the_entry_removes_its_work_files(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+) -> None:
+    pi, _ = folders
+    await set_up(hass, inbox_entry)
+    fill(pi, 1)
+    await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
+    workdir = Path(hass.config.path(".storage", DOMAIN, inbox_entry.entry_id))
+    assert is_folder(workdir)
+    assert await hass.config_entries.async_remove(inbox_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not is_folder(workdir)
