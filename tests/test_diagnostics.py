@@ -13,9 +13,18 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from simulators.baluhost import BaluHostSimulator
+from simulators.nas_push import NasPushClient
+from simulators.snapshot import make_snapshot
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import SECRET, TAPO_PASSWORD, TAPO_USERNAME
+from .conftest import (
+    PIHOLE_PASSWORD,
+    SECRET,
+    TAPO_PASSWORD,
+    TAPO_USERNAME,
+    WEBHOOK_COMING_ONLINE,
+    WEBHOOK_GOING_OFFLINE,
+)
 
 
 async def test_diagnostics_redact_the_secret(
@@ -66,3 +75,47 @@ async def test_diagnostics_with_plugs_redact_the_account(
     assert by_title["Router"]["last_update_success"] is False
     assert by_title["Router"]["last_exception"]
     assert result["plugs_rejecting_the_account"] == []
+
+
+async def test_diagnostics_of_the_handshake_hide_passwords_keys_and_users(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+    dns_entry: MockConfigEntry,
+) -> None:
+    """Webhook paths, DNS and snapshot figures; no Pi-hole password, no user names."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    dns_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        dns_entry,
+        data={
+            **dns_entry.data,
+            "ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----",
+        },
+    )
+    assert await hass.config_entries.async_setup(dns_entry.entry_id)
+    await hass.async_block_till_done()
+    client = await hass_client_no_auth()
+    snapshot = make_snapshot(users=4, hostname="nas-in-the-cellar")
+    reply = await NasPushClient(
+        client.session, str(client.make_url("")), SECRET
+    ).going_offline(snapshot)
+    assert reply.ok
+    result = await get_diagnostics_for_config_entry(hass, hass_client, dns_entry)
+
+    text = json.dumps(result)
+    for hidden in (
+        SECRET,
+        PIHOLE_PASSWORD,
+        "BEGIN OPENSSH",
+        "nas-in-the-cellar",
+        *(user["username"] for user in snapshot["users"]["list"]),
+    ):
+        assert hidden not in text
+    assert result["webhooks"] == {
+        "going_offline": f"/api/webhook/{WEBHOOK_GOING_OFFLINE}",
+        "coming_online": f"/api/webhook/{WEBHOOK_COMING_ONLINE}",
+    }
+    assert result["dns"]["pointer"] == "pi"
+    assert result["snapshot"]["storage_used"] == snapshot["storage"]["used_bytes"]
+    assert result["inbox"] is None

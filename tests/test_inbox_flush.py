@@ -31,11 +31,16 @@ from custom_components.balupi.const import (
 from custom_components.balupi.inbox import generate_key_pair
 from simulators.baluhost import BaluHostSimulator
 from simulators.nas_push import NasPushClient
-from simulators.sshd import SshServer
+from simulators.sshd import SshServer, sshd_available
 
 from .conftest import NAS_MAC, PI_IP, SECRET, entry_data
 
 PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
+
+pytestmark = pytest.mark.skipif(
+    not (inbox.rsync_available() and sshd_available()),
+    reason="needs rsync, ssh and sshd (.ci/run installs them)",
+)
 INBOX_FILES = "sensor.balupi_inbox_files"
 INBOX_SIZE = "sensor.balupi_inbox_size"
 

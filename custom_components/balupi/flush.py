@@ -82,7 +82,7 @@ class InboxFlusher:
             self._last,
             self._last_at,
             self._last_error,
-            self._running is not None,
+            self._running is not None and not self._running.done(),
         )
 
     async def async_scan(self) -> None:
@@ -102,7 +102,9 @@ class InboxFlusher:
 
     def start(self) -> asyncio.Task[FlushResult]:
         """Start a flush, or return the one that runs."""
-        if self._running is None:
+        if self._running is None or self._running.done():
+            # Checked by done(), not cleared by the flush itself: an eagerly started
+            # task may finish before create_task returns.
             self._running = self._hass.async_create_background_task(
                 self._flush(), "balupi inbox flush"
             )
@@ -122,7 +124,6 @@ class InboxFlusher:
                 raise
             raise InboxError(str(err)) from err
         finally:
-            self._running = None
             self._last_at = dt_util.utcnow()
             await self.async_scan()
         self._last, self._last_error = result, None
