@@ -499,3 +499,24 @@ async def test_a_wrong_pihole_password_raises_a_repair_issue(
     pihole.password = password
     await dns_entry.runtime_data.nas.async_refresh()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_a_shutdown_push_while_the_state_is_unknown(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+    fast_timeout: float,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unknown goes straight to offline: no forbidden move is even tried."""
+    await nas.shut_down()
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "unknown"
+    client = await hass_client_no_auth()
+    assert (await nas_client(client).going_offline(make_snapshot())).ok
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "offline"
+    assert "not allowed" not in caplog.text

@@ -429,7 +429,11 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         return reply
 
     async def _went_offline(self) -> None:
-        await self._apply(Verdict(NasState.SHUTTING_DOWN, "the NAS is shutting down"))
+        # From online through shutting down; from booting or unknown straight on.
+        if self.machine.state is NasState.ONLINE:
+            await self._apply(
+                Verdict(NasState.SHUTTING_DOWN, "the NAS is shutting down")
+            )
         await self._apply(Verdict(NasState.OFFLINE, "the NAS stopped its services"))
         if self.dns is not None:
             await self.dns.async_ensure(DnsTarget.PI)
