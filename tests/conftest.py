@@ -170,6 +170,17 @@ def dns_entry(nas: BaluHostSimulator, pihole: PiholeSimulator) -> MockConfigEntr
     )
 
 
+@pytest.fixture
+async def loaded_dns_entry(
+    hass: HomeAssistant, dns_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The entry with a Pi-hole, set up."""
+    dns_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(dns_entry.entry_id)
+    await hass.async_block_till_done()
+    return dns_entry
+
+
 TAPO_USERNAME = "user@example.com"
 TAPO_PASSWORD = "tapo-secret"
 

@@ -164,19 +164,16 @@ async def test_something_that_is_not_pihole_v6(
 
 async def test_reconfigure_keeps_the_pihole_password_and_can_drop_the_pihole(
     hass: HomeAssistant,
-    dns_entry: MockConfigEntry,
+    loaded_dns_entry: MockConfigEntry,
     pihole: PiholeSimulator,
 ) -> None:
     """An empty password field keeps the stored one; an empty URL turns DNS off."""
-    dns_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(dns_entry.entry_id)
-    await hass.async_block_till_done()
     assert hass.states.get("sensor.balupi_dns_points_to") is not None
 
     for url, expected in ((pihole.url, pihole.url), ("", "")):
-        result = await dns_entry.start_reconfigure_flow(hass)
+        result = await loaded_dns_entry.start_reconfigure_flow(hass)
         result = await configure(
-            hass, result, {"nas_url": dns_entry.data["nas_url"], "pi_ip": PI_IP}
+            hass, result, {"nas_url": loaded_dns_entry.data["nas_url"], "pi_ip": PI_IP}
         )
         result = await configure(hass, result, {})
         assert result["step_id"] == "pihole"
@@ -185,8 +182,8 @@ async def test_reconfigure_keeps_the_pihole_password_and_can_drop_the_pihole(
         result = await configure(hass, result, {})
         await hass.async_block_till_done()
         assert result["reason"] == "reconfigure_successful"
-        assert dns_entry.data[CONF_PIHOLE_URL] == expected
+        assert loaded_dns_entry.data[CONF_PIHOLE_URL] == expected
         if url:
-            assert dns_entry.data[CONF_PIHOLE_PASSWORD] == PIHOLE_PASSWORD
-    assert dns_entry.runtime_data.nas.dns is None
+            assert loaded_dns_entry.data[CONF_PIHOLE_PASSWORD] == PIHOLE_PASSWORD
+    assert loaded_dns_entry.runtime_data.nas.dns is None
     assert hass.states.get("sensor.balupi_dns_points_to") is None

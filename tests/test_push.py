@@ -298,15 +298,12 @@ async def test_status_and_snapshot_need_a_signed_in_user(
 
 async def test_pushes_switch_the_dns_record(
     hass: HomeAssistant,
-    dns_entry: MockConfigEntry,
+    loaded_dns_entry: MockConfigEntry,
     pihole: PiholeSimulator,
     nas: BaluHostSimulator,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """baluhost.local points at the NAS while it is up and at the Pi while it is away."""
-    dns_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(dns_entry.entry_id)
-    await hass.async_block_till_done()
     assert record(pihole) == [f"{nas.host} baluhost.local"]
     assert hass.states.get("sensor.balupi_dns_points_to").state == "nas"
 
@@ -329,16 +326,13 @@ async def test_pushes_switch_the_dns_record(
 
 async def test_a_slow_pihole_does_not_hold_up_the_reply(
     hass: HomeAssistant,
-    dns_entry: MockConfigEntry,
+    loaded_dns_entry: MockConfigEntry,
     pihole: PiholeSimulator,
     hass_client_no_auth: ClientSessionGenerator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The NAS gets its answer in time; the switch carries on and the reply says so."""
     monkeypatch.setattr(lifecycle, "PUSH_REPLY_BUDGET", 0.3)
-    dns_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(dns_entry.entry_id)
-    await hass.async_block_till_done()
     pihole.latency = 1.0
     started = time.monotonic()
     reply = await nas_client(await hass_client_no_auth()).going_offline(make_snapshot())
@@ -354,15 +348,12 @@ async def test_a_slow_pihole_does_not_hold_up_the_reply(
 
 async def test_a_failed_switch_is_retried_at_the_next_heartbeat(
     hass: HomeAssistant,
-    dns_entry: MockConfigEntry,
+    loaded_dns_entry: MockConfigEntry,
     pihole: PiholeSimulator,
     nas: BaluHostSimulator,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """Pi-hole down during the shutdown push: the record follows once it is back."""
-    dns_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(dns_entry.entry_id)
-    await hass.async_block_till_done()
     await pihole.set_mode(PiholeMode.REFUSED)
     reply = await nas_client(await hass_client_no_auth()).going_offline(make_snapshot())
     await hass.async_block_till_done()
@@ -371,7 +362,7 @@ async def test_a_failed_switch_is_retried_at_the_next_heartbeat(
 
     await nas.shut_down()
     await pihole.set_mode(PiholeMode.UP)
-    await dns_entry.runtime_data.nas.async_refresh()
+    await loaded_dns_entry.runtime_data.nas.async_refresh()
     await hass.async_block_till_done()
     assert record(pihole) == [f"{PI_IP} baluhost.local"]
     assert hass.states.get("sensor.balupi_dns_points_to").state == "pi"
@@ -482,22 +473,19 @@ async def test_each_nas_is_told_apart_by_its_secret(
 
 async def test_a_wrong_pihole_password_raises_a_repair_issue(
     hass: HomeAssistant,
-    dns_entry: MockConfigEntry,
+    loaded_dns_entry: MockConfigEntry,
     pihole: PiholeSimulator,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """The Pi-hole's password changed: a repair issue, gone once it matches again."""
-    dns_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(dns_entry.entry_id)
-    await hass.async_block_till_done()
-    issue_id = f"pihole_auth_{dns_entry.entry_id}"
+    issue_id = f"pihole_auth_{loaded_dns_entry.entry_id}"
     password = pihole.password
     pihole.password = "changed"
     pihole.expire_sessions()
-    await dns_entry.runtime_data.nas.async_refresh()
+    await loaded_dns_entry.runtime_data.nas.async_refresh()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     pihole.password = password
-    await dns_entry.runtime_data.nas.async_refresh()
+    await loaded_dns_entry.runtime_data.nas.async_refresh()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 

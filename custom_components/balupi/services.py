@@ -107,6 +107,15 @@ def _entry(call: ServiceCall) -> BaluPiConfigEntry:
     return loaded[0]
 
 
+def _lacking(entry: BaluPiConfigEntry, key: str) -> ServiceValidationError:
+    """The error for an action that needs a part the entry was set up without."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"title": entry.title},
+    )
+
+
 async def _get_snapshot(call: ServiceCall) -> ServiceResponse:
     entry = _entry(call)
     snapshot = entry.runtime_data.nas.snapshots.current
@@ -121,11 +130,7 @@ async def _switch_dns(call: ServiceCall) -> ServiceResponse:
     entry = _entry(call)
     dns = entry.runtime_data.nas.dns
     if dns is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="no_pihole",
-            translation_placeholders={"title": entry.title},
-        )
+        raise _lacking(entry, "no_pihole")
     target = DnsTarget(call.data[ATTR_TARGET])
     hostname = call.data.get(ATTR_HOSTNAME) or dns.settings.hostname
     try:
@@ -145,11 +150,7 @@ async def _flush_inbox(call: ServiceCall) -> ServiceResponse:
     entry = _entry(call)
     inbox = entry.runtime_data.nas.inbox
     if inbox is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="no_inbox",
-            translation_placeholders={"title": entry.title},
-        )
+        raise _lacking(entry, "no_inbox")
     try:
         result = await entry.runtime_data.nas.start_flush(inbox)
     except InboxError as err:

@@ -190,14 +190,20 @@ class HealthView(HomeAssistantView):
 class _EntryView(HomeAssistantView):
     """A view for signed-in users about one entry (``?entry_id=``, or the only one)."""
 
-    def entry(self, request: web.Request) -> BaluPiConfigEntry | web.Response:
+    async def get(self, request: web.Request) -> web.Response:
+        """Answer about the chosen entry; 404 or 400 when there is none or no choice."""
         entries = _loaded(request.app[KEY_HASS])
         wanted = request.query.get("entry_id")
         chosen = [e for e in entries if wanted is None or e.entry_id == wanted]
-        if len(chosen) == 1:
-            return chosen[0]
-        detail = "No BaluPi entry loaded" if not chosen else "Pass ?entry_id="
-        return self.json_message(detail, 404 if not chosen else 400)
+        if not chosen:
+            return self.json_message("No BaluPi entry loaded", 404)
+        if len(chosen) > 1:
+            return self.json_message("Pass ?entry_id=", 400)
+        return self.answer(chosen[0])
+
+    def answer(self, entry: BaluPiConfigEntry) -> web.Response:
+        """The reply about ``entry``."""
+        raise NotImplementedError
 
 
 class StatusView(_EntryView):
@@ -206,11 +212,8 @@ class StatusView(_EntryView):
     url = STATUS_PATH
     name = f"api:{DOMAIN}:status"
 
-    async def get(self, request: web.Request) -> web.Response:
+    def answer(self, entry: BaluPiConfigEntry) -> web.Response:
         """Report the status of the NAS and what the Pi holds for it."""
-        entry = self.entry(request)
-        if isinstance(entry, web.Response):
-            return entry
         status = entry.runtime_data.nas.status
         reply: dict[str, Any] = {
             "nas_state": status.state.value,
@@ -234,11 +237,8 @@ class SnapshotView(_EntryView):
     url = SNAPSHOT_PATH
     name = f"api:{DOMAIN}:snapshot"
 
-    async def get(self, request: web.Request) -> web.Response:
+    def answer(self, entry: BaluPiConfigEntry) -> web.Response:
         """Return the snapshot as the NAS sent it, or 404."""
-        entry = self.entry(request)
-        if isinstance(entry, web.Response):
-            return entry
         snapshot = entry.runtime_data.nas.snapshots.current
         if snapshot is None:
             return self.json_message("No snapshot available", 404)
