@@ -508,3 +508,15 @@ async def test_a_shutdown_push_while_the_state_is_unknown(
     await hass.async_block_till_done()
     assert hass.states.get(NAS_STATE).state == "offline"
     assert "not allowed" not in caplog.text
+
+
+async def test_unloading_ends_the_pihole_session(
+    hass: HomeAssistant,
+    loaded_dns_entry: MockConfigEntry,
+    pihole: PiholeSimulator,
+) -> None:
+    """BaluPi frees its API seat when it unloads (16 seats, 30 min each)."""
+    assert pihole.active_sessions == 1
+    assert await hass.config_entries.async_unload(loaded_dns_entry.entry_id)
+    assert pihole.active_sessions == 0
+    assert pihole.logouts == 1
