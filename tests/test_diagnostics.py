@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
+    get_diagnostics_for_device,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from simulators.baluhost import BaluHostSimulator
 from simulators.nas_push import NasPushClient
+from simulators.pihole import PiholeSimulator
 from simulators.snapshot import make_snapshot
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
@@ -119,3 +126,84 @@ async def test_diagnostics_of_the_handshake_hide_passwords_keys_and_users(
     assert result["dns"]["pointer"] == "pi"
     assert result["snapshot"]["storage_used"] == snapshot["storage"]["used_bytes"]
     assert result["inbox"] is None
+
+
+GOLDEN = Path(__file__).parent / "snapshots" / "diagnostics.json"
+VOLATILE = {
+    "address",
+    "checked_at",
+    "device_time",
+    "http_port",
+    "latency",
+    "nas_url",
+    "pihole_url",
+    "received_at",
+    "since",
+}
+"""Keys whose values change from run to run: loopback ports, clocks, timings."""
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: "<varies>" if key in VOLATILE else _stable(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_stable(item) for item in value]
+    return value
+
+
+async def test_diagnostics_match_the_golden_file(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+    plug_entry: MockConfigEntry,
+    pihole: PiholeSimulator,
+) -> None:
+    """Entry and device diagnostics of a full entry, compared with the stored file.
+
+    A change of what diagnostics show (or leak) shows up in review as a diff of
+    tests/snapshots/diagnostics.json; UPDATE_GOLDEN=1 rewrites it.
+    """
+    assert await async_setup_component(hass, "diagnostics", {})
+    plug_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        plug_entry,
+        data={
+            **plug_entry.data,
+            "pihole_url": pihole.url,
+            "pihole_password": PIHOLE_PASSWORD,
+        },
+    )
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    client = await hass_client_no_auth()
+    snapshot = make_snapshot(
+        users=3, failing_disks=("sdb",), generated_at=datetime(2026, 11, 27, 3, 0)
+    )
+    assert (
+        await NasPushClient(
+            client.session, str(client.make_url("")), SECRET
+        ).going_offline(snapshot)
+    ).ok
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    result: dict[str, Any] = {
+        "entry": await get_diagnostics_for_config_entry(hass, hass_client, plug_entry)
+    }
+    devices = dr.async_get(hass)
+    for device in sorted(
+        dr.async_entries_for_config_entry(devices, plug_entry.entry_id),
+        key=lambda device: device.name or "",
+    ):
+        result[f"device {device.name}"] = await get_diagnostics_for_device(
+            hass, hass_client, plug_entry, device
+        )
+    text = json.dumps(_stable(result), indent=2, sort_keys=True, ensure_ascii=False)
+    for hidden in (SECRET, PIHOLE_PASSWORD, TAPO_PASSWORD, TAPO_USERNAME, "jürgen"):
+        assert hidden not in text
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text + "\n", encoding="utf-8")
+    assert text + "\n" == GOLDEN.read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from typing import Any
 from awesomeversion import AwesomeVersion
 import homeassistant.components
 from homeassistant.const import __version__ as ha_version
+from homeassistant.core import HomeAssistant
 from packaging.requirements import Requirement
 import pytest
 import yaml
@@ -118,6 +119,9 @@ def test_entities_have_names_and_icons() -> None:
         ("binary_sensor", binary_sensor.NAS_BINARY_SENSORS),
         ("sensor", sensor.NAS_SENSORS),
         ("sensor", (sensor.NAS_POWER_STATE,)),
+        ("sensor", sensor.SNAPSHOT_SENSORS),
+        ("sensor", (sensor.DNS_SENSOR,)),
+        ("sensor", sensor.INBOX_SENSORS),
         ("sensor", sensor.HUB_SENSORS),
         ("sensor", sensor.PLUG_SENSORS),
         ("button", (button.WAKE,)),
@@ -218,3 +222,33 @@ def test_quality_scale_lists_every_rule_with_an_honest_status() -> None:
             assert status["status"] == "done" or len(status["comment"]) > 20, rule
         else:
             assert status == "done", f"{rule}: a bare status must be done"
+
+
+async def test_services_yaml_matches_the_registered_actions(
+    hass: HomeAssistant, loaded_entry: Any
+) -> None:
+    """Every registered action is described, translated and has an icon; no more.
+
+    And each action's fields in services.yaml are exactly what its schema takes.
+    """
+    described = yaml.safe_load((INTEGRATION / "services.yaml").read_text())
+    registered = hass.services.async_services_for_domain(DOMAIN)
+    assert set(described) == set(registered)
+    strings = load("strings.json")["services"]
+    icons = load("icons.json")["services"]
+    for action, description in described.items():
+        fields = set(description.get("fields", {}))
+        schema = registered[action].schema
+        assert schema is not None
+        assert fields == {str(key) for key in schema.schema}, action
+        assert strings[action]["name"]
+        assert strings[action]["description"]
+        assert set(strings[action]["fields"]) == fields, action
+        for field in fields:
+            assert strings[action]["fields"][field]["name"], (action, field)
+            assert strings[action]["fields"][field]["description"], (action, field)
+        assert icons[action]["service"].startswith("mdi:")
+    selector = described["switch_dns"]["fields"]["target"]["selector"]["select"]
+    assert set(load("strings.json")["selector"]["dns_target"]["options"]) == set(
+        selector["options"]
+    )

@@ -34,6 +34,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from kasa import Credentials
 
 from .const import (
@@ -46,6 +47,7 @@ from .const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_INBOX_FOLDER,
     CONF_MAC,
+    CONF_NAS_HOSTNAME,
     CONF_NAS_IP,
     CONF_NAS_MAC,
     CONF_NAS_PLUG,
@@ -225,6 +227,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         self._nas_plug = ""
         self._ssh_key: tuple[str, str] | None = None
         """BaluPi's SSH key pair for the inbox: private, public line."""
+        self._discovered: dict[str, str] = {}
+        """What the NAS announced over mDNS: its URL, IP and host name."""
 
     @classmethod
     @callback
@@ -242,6 +246,45 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the options flow."""
         return BaluPiOptionsFlow()
 
+    async def async_step_zeroconf(
+        self, discovery_info: ZeroconfServiceInfo
+    ) -> ConfigFlowResult:
+        """A BaluHost NAS announced itself (``_baluhost._tcp``): offer to set it up.
+
+        A NAS that is set up already is recognised by its announced host name (or its
+        address); when it moved to another address, its entry follows.
+        """
+        host = discovery_info.host
+        hostname = str(discovery_info.properties.get("hostname") or "").strip()
+        hostname = hostname or discovery_info.hostname.removesuffix(".local.")
+        try:
+            url = normalize_base_url(str(discovery_info.properties.get("api") or ""))
+        except ValueError:
+            url = f"http://{_url_host(host)}:{discovery_info.port}"
+        for entry in self._async_current_entries(include_ignore=False):
+            if hostname == entry.data.get(CONF_NAS_HOSTNAME) or host == entry.data.get(
+                CONF_NAS_IP
+            ):
+                return self._async_follow_nas(entry, url, host, hostname)
+        await self._async_handle_discovery_without_unique_id()
+        self._discovered = {CONF_NAS_URL: url, CONF_NAS_IP: host}
+        self._discovered[CONF_NAS_HOSTNAME] = hostname
+        self.context["title_placeholders"] = {"name": hostname}
+        return await self.async_step_user()
+
+    def _async_follow_nas(
+        self, entry: ConfigEntry, url: str, host: str, hostname: str
+    ) -> ConfigFlowResult:
+        """Keep a set-up NAS's address and host name as it announces them."""
+        updates = {CONF_NAS_HOSTNAME: hostname}
+        if host != entry.data.get(CONF_NAS_IP):
+            updates |= {CONF_NAS_IP: host, CONF_NAS_URL: url}
+        if any(entry.data.get(key) != value for key, value in updates.items()):
+            return self.async_update_reload_and_abort(
+                entry, data_updates=updates, reason="already_configured"
+            )
+        return self.async_abort(reason="already_configured")
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -249,6 +292,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data, errors = _validate_connection(user_input, with_mac=True)
+            if self._discovered.get(CONF_NAS_HOSTNAME):
+                data[CONF_NAS_HOSTNAME] = self._discovered[CONF_NAS_HOSTNAME]
             if not errors:
                 await self.async_set_unique_id(data[CONF_NAS_MAC])
                 self._abort_if_unique_id_configured()
@@ -257,7 +302,11 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 data[CONF_WEBHOOK_COMING_ONLINE] = webhook.async_generate_id()
                 self._data = data
                 return await self._async_probe()
-        suggested = _without_secret(user_input) if user_input else self._pi_ip_guess()
+        suggested = (
+            _without_secret(user_input)
+            if user_input
+            else {**self._pi_ip_guess(), **self._discovered}
+        )
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, suggested),

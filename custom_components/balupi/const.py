@@ -13,6 +13,8 @@ CONF_NAS_URL: Final = "nas_url"
 CONF_NAS_IP: Final = "nas_ip"
 CONF_NAS_MAC: Final = "nas_mac"
 CONF_PI_IP: Final = "pi_ip"
+CONF_NAS_HOSTNAME: Final = "nas_hostname"
+"""The host name the NAS announces over mDNS (``_baluhost._tcp``), once seen."""
 CONF_HANDSHAKE_SECRET: Final = "handshake_secret"  # noqa: S105 (a key, not a secret)
 CONF_TAPO_USERNAME: Final = "tapo_username"
 CONF_TAPO_PASSWORD: Final = "tapo_password"  # noqa: S105 (a key, not a secret)

@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.components.webhook import async_generate_path
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
 from .const import (
     CONF_HANDSHAKE_SECRET,
@@ -15,8 +16,9 @@ from .const import (
     CONF_SSH_PRIVATE_KEY,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    DOMAIN,
 )
-from .coordinator import BaluPiConfigEntry
+from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
 
 TO_REDACT = {
     CONF_HANDSHAKE_SECRET,
@@ -30,11 +32,8 @@ TO_REDACT = {
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: BaluPiConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry's settings, the latest heartbeat and every plug's state."""
+    """Return the entry's settings, the NAS, the Pi's parts and every plug's state."""
     data = entry.runtime_data
-    status = data.nas.status
-    sample = status.sample
-    snapshot = status.snapshot
     connection = data.connection
     return {
         "entry": {
@@ -45,43 +44,32 @@ async def async_get_config_entry_diagnostics(
             "going_offline": async_generate_path(connection.webhook_going_offline),
             "coming_online": async_generate_path(connection.webhook_coming_online),
         },
-        # The snapshot's figures, without its host name and user names.
-        "snapshot": (
-            {
-                "received_at": snapshot.received_at.isoformat(),
-                "baluhost_version": snapshot.baluhost_version,
-                "storage_used": snapshot.storage_used,
-                "storage_total": snapshot.storage_total,
-                "arrays": snapshot.arrays,
-                "failing_disks": snapshot.failing_disks,
-            }
-            if snapshot is not None
-            else None
-        ),
-        "dns": (
-            {
-                "hostname": connection.pihole.hostname,
-                "wanted": data.nas.dns.wanted if data.nas.dns else None,
-                "pointer": status.dns.pointer if status.dns else None,
-                "error": status.dns.error if status.dns else None,
-            }
-            if connection.pihole is not None
-            else None
-        ),
-        "inbox": (
-            {
-                "content": asdict(status.inbox.content)
-                if status.inbox.content
-                else None,
-                "last_flush": asdict(status.inbox.last_flush)
-                if status.inbox.last_flush
-                else None,
-                "last_error": status.inbox.last_error,
-                "flushing": status.inbox.flushing,
-            }
-            if status.inbox is not None
-            else None
-        ),
+        **_nas(data),
+        **_hub(data),
+        "plugs": [_plug(plug) for plug in data.plugs.values()],
+        "plugs_rejecting_the_account": sorted(data.rejected_by),
+    }
+
+
+async def async_get_device_diagnostics(
+    hass: HomeAssistant, entry: BaluPiConfigEntry, device: dr.DeviceEntry
+) -> dict[str, Any]:
+    """Return what one device of the entry is about: the NAS, BaluPi or a plug."""
+    data = entry.runtime_data
+    if (DOMAIN, data.connection.nas_mac) in device.identifiers:
+        return {"device": "nas", **_nas(data)}
+    for plug in data.plugs.values():
+        if (DOMAIN, plug.mac) in device.identifiers:
+            return {"device": "plug", **_plug(plug)}
+    return {"device": "balupi", **_hub(data)}
+
+
+def _nas(data: BaluPiData) -> dict[str, Any]:
+    """The NAS's state, its latest heartbeat and its last snapshot."""
+    status = data.nas.status
+    sample = status.sample
+    snapshot = status.snapshot
+    return {
         "nas": {
             "state": status.state.value,
             "since": status.since.isoformat(),
@@ -97,26 +85,62 @@ async def async_get_config_entry_diagnostics(
             if sample is not None
             else None
         ),
-        "plugs": [
+        # The snapshot's figures, without its host name and user names.
+        "snapshot": (
             {
-                "title": plug.title,
-                "model": plug.model,
-                "address": plug.address.key,
-                "connection": dict(plug.address.connection),
-                "last_update_success": plug.last_update_success,
-                "last_exception": repr(plug.last_exception)
-                if plug.last_exception
-                else None,
-                "reading": (
-                    {
-                        **asdict(plug.data),
-                        "device_time": plug.data.device_time.isoformat(),
-                    }
-                    if plug.data is not None
-                    else None
-                ),
+                "received_at": snapshot.received_at.isoformat(),
+                "baluhost_version": snapshot.baluhost_version,
+                "storage_used": snapshot.storage_used,
+                "storage_total": snapshot.storage_total,
+                "arrays": snapshot.arrays,
+                "failing_disks": snapshot.failing_disks,
             }
-            for plug in data.plugs.values()
-        ],
-        "plugs_rejecting_the_account": sorted(data.rejected_by),
+            if snapshot is not None
+            else None
+        ),
+    }
+
+
+def _hub(data: BaluPiData) -> dict[str, Any]:
+    """What the Pi does for the NAS: the DNS record and the inbox."""
+    status = data.nas.status
+    dns, inbox = data.nas.dns, status.inbox
+    return {
+        "dns": (
+            {
+                "hostname": dns.settings.hostname,
+                "wanted": dns.wanted,
+                "pointer": status.dns.pointer if status.dns else None,
+                "error": status.dns.error if status.dns else None,
+            }
+            if dns is not None
+            else None
+        ),
+        "inbox": (
+            {
+                "content": asdict(inbox.content) if inbox.content else None,
+                "last_flush": asdict(inbox.last_flush) if inbox.last_flush else None,
+                "last_error": inbox.last_error,
+                "flushing": inbox.flushing,
+            }
+            if inbox is not None
+            else None
+        ),
+    }
+
+
+def _plug(plug: PlugCoordinator) -> dict[str, Any]:
+    """One plug: where it is, whether it answers, its latest reading."""
+    return {
+        "title": plug.title,
+        "model": plug.model,
+        "address": plug.address.key,
+        "connection": dict(plug.address.connection),
+        "last_update_success": plug.last_update_success,
+        "last_exception": repr(plug.last_exception) if plug.last_exception else None,
+        "reading": (
+            {**asdict(plug.data), "device_time": plug.data.device_time.isoformat()}
+            if plug.data is not None
+            else None
+        ),
     }
