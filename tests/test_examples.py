@@ -7,8 +7,10 @@ a YAML-mode dashboard and every entity it names must be one BaluPi really create
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
+import itertools
+import logging
 from pathlib import Path
 import re
 import socket
@@ -31,10 +33,11 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     async_mock_service,
 )
-from pytest_homeassistant_custom_component.test_util.aiohttp import (
-    AiohttpClientMocker,
+from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
 )
-from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.balupi.const import (
     CONF_BOOT_TIMEOUT,
@@ -55,11 +58,12 @@ from custom_components.balupi.const import (
 from custom_components.balupi.inbox import generate_key_pair
 from custom_components.balupi.lifecycle import EVENT_NAS_STATE_CHANGED
 from simulators.baluhost import BaluHostSimulator, NasMode
+from simulators.nas_push import NasPushClient
 from simulators.pihole import PiholeSimulator
 from simulators.snapshot import make_snapshot
 from simulators.tapo import TapoPlugSimulator
 
-from .conftest import NAS_MAC, PIHOLE_PASSWORD, entry_data, tick
+from .conftest import NAS_MAC, PIHOLE_PASSWORD, SECRET, entry_data, tick
 
 REPO = Path(__file__).resolve().parent.parent
 BLUEPRINT_FOLDER = REPO / "blueprints" / "automation" / "balupi"
@@ -73,6 +77,7 @@ RAW = "https://raw.githubusercontent.com/Xveyn/balupi-homeassistant/main/"
 
 NAS_STATE = "sensor.baluhost_nas_state"
 WAKE_BUTTON = "button.baluhost_nas_wake_up"
+SNAPSHOT_USERS = itertools.count(1)
 NOTIFY = [
     {
         "action": "notify.test",
@@ -138,37 +143,50 @@ def test_readme_links_every_blueprint_for_import() -> None:
 # -- Running the blueprints ---------------------------------------------------------
 
 
-async def set_up_blueprint(
-    hass: HomeAssistant, tmp_path: Path, name: str, inputs: dict[str, Any]
-) -> str:
-    """Set up an automation from the blueprint file, as a user's configuration does.
+SetUpBlueprint = Callable[[str, dict[str, Any]], Awaitable[str]]
 
-    The blueprint is found where Home Assistant looks for it:
-    ``<config>/blueprints/automation/balupi/``.
+
+@pytest.fixture
+async def use_blueprint(
+    hass: HomeAssistant, tmp_path: Path
+) -> AsyncIterator[SetUpBlueprint]:
+    """Set up automations from the blueprint files, as a user's configuration does.
+
+    The blueprints are found where Home Assistant looks for them:
+    ``<config>/blueprints/automation/balupi/``. Turned off at the end, the automations
+    drop their timers (a time trigger waits for the next morning).
     """
     folder = tmp_path / "config" / "blueprints" / "automation"
     folder.mkdir(parents=True)
     (folder / "balupi").symlink_to(BLUEPRINT_FOLDER, target_is_directory=True)
     hass.config.config_dir = str(tmp_path / "config")
-    alias = f"Example {name.removesuffix('.yaml')}"
-    assert await async_setup_component(
-        hass,
-        "automation",
-        {
-            "automation": [
-                {
-                    "alias": alias,
-                    "use_blueprint": {"path": f"balupi/{name}", "input": inputs},
-                }
-            ]
-        },
-    )
-    await hass.async_block_till_done()
-    entity_id = f"automation.{alias.lower().replace(' ', '_')}"
-    automation = hass.states.get(entity_id)
-    assert automation is not None, entity_id
-    assert automation.state == "on", "Home Assistant accepted the automation"
-    return entity_id
+
+    async def set_up(name: str, inputs: dict[str, Any]) -> str:
+        alias = f"Example {name.removesuffix('.yaml')}"
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": [
+                    {
+                        "alias": alias,
+                        "use_blueprint": {"path": f"balupi/{name}", "input": inputs},
+                    }
+                ]
+            },
+        )
+        await hass.async_block_till_done()
+        entity_id = f"automation.{alias.lower().replace(' ', '_')}"
+        automation = hass.states.get(entity_id)
+        assert automation is not None, entity_id
+        assert automation.state == "on", "Home Assistant accepted the automation"
+        return entity_id
+
+    yield set_up
+    if hass.services.has_service("automation", "turn_off"):
+        await hass.services.async_call(
+            "automation", "turn_off", {"entity_id": "all"}, blocking=True
+        )
 
 
 @pytest.fixture
@@ -196,9 +214,20 @@ async def wol_entry(hass: HomeAssistant, nas: BaluHostSimulator) -> MockConfigEn
     return entry
 
 
-async def say_goodbye(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """The NAS's shutdown push, as BaluPi's HTTP view hands it on."""
-    await entry.runtime_data.nas.async_nas_going_offline(make_snapshot())
+@pytest.fixture
+async def nas_push(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
+) -> NasPushClient:
+    """The NAS's push client, pushing to Home Assistant's HTTP server."""
+    client = await hass_client_no_auth()
+    return NasPushClient(client.session, str(client.make_url("")), SECRET)
+
+
+async def say_goodbye(hass: HomeAssistant, nas_push: NasPushClient) -> None:
+    """The NAS's shutdown push, signed and sent as BaluHost sends it."""
+    # A new snapshot each time: a signature is accepted once, and the clock is frozen.
+    reply = await nas_push.going_offline(make_snapshot(users=next(SNAPSHOT_USERS)))
+    assert reply.ok, reply
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -218,22 +247,21 @@ def moves(events: list[Any]) -> list[tuple[str, str, str]]:
 async def test_offline_without_goodbye_from_real_state_changes(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    tmp_path: Path,
+    use_blueprint: SetUpBlueprint,
     wol_entry: MockConfigEntry,
+    nas_push: NasPushClient,
     nas: BaluHostSimulator,
 ) -> None:
     """Goodbyes stay quiet; a failed wake-up and a crash are reported with the reason."""
     notified = async_mock_service(hass, "notify", "test")
     events = async_capture_events(hass, EVENT_NAS_STATE_CHANGED)
-    await set_up_blueprint(
-        hass,
-        tmp_path,
+    await use_blueprint(
         OFFLINE,
         {"notify_actions": NOTIFY, "balupi_entry": wol_entry.entry_id},
     )
 
     # A proper shutdown: online → shutting down → offline.
-    await say_goodbye(hass, wol_entry)
+    await say_goodbye(hass, nas_push)
     await nas.set_mode(NasMode.REFUSED)
     assert [move[:2] for move in moves(events)] == [
         ("online", "shutting_down"),
@@ -245,7 +273,7 @@ async def test_offline_without_goodbye_from_real_state_changes(
     await press_wake(hass)
     assert nas.wol_packets == 1
     assert hass.states.get(NAS_STATE).state == "booting"
-    await say_goodbye(hass, wol_entry)
+    await say_goodbye(hass, nas_push)
     assert moves(events)[-1] == ("booting", "offline", "the NAS stopped its services")
     assert notified == []
 
@@ -280,7 +308,7 @@ async def test_offline_without_goodbye_from_real_state_changes(
 async def test_sleep_is_reported_only_when_asked(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    tmp_path: Path,
+    use_blueprint: SetUpBlueprint,
     loaded_plug_entry: MockConfigEntry,
     nas: BaluHostSimulator,
     plugs: list[TapoPlugSimulator],
@@ -291,9 +319,7 @@ async def test_sleep_is_reported_only_when_asked(
     nas_plug = loaded_plug_entry.runtime_data.nas_plug
     assert nas_plug is not None
     notified = async_mock_service(hass, "notify", "test")
-    await set_up_blueprint(
-        hass,
-        tmp_path,
+    await use_blueprint(
         OFFLINE,
         {"notify_actions": NOTIFY, "include_sleep": include_sleep},
     )
@@ -335,16 +361,14 @@ async def test_sleep_is_reported_only_when_asked(
 )
 async def test_offline_blueprint_filters_events(
     hass: HomeAssistant,
-    tmp_path: Path,
+    use_blueprint: SetUpBlueprint,
     chosen: str,
     event: dict[str, str],
     expected: bool,
 ) -> None:
     """The chosen entry only; not from shutting down; not BaluPi's first look."""
     notified = async_mock_service(hass, "notify", "test")
-    await set_up_blueprint(
-        hass, tmp_path, OFFLINE, {"notify_actions": NOTIFY, "balupi_entry": chosen}
-    )
+    await use_blueprint(OFFLINE, {"notify_actions": NOTIFY, "balupi_entry": chosen})
     hass.bus.async_fire(
         EVENT_NAS_STATE_CHANGED,
         {**event, "new_state": "offline", "reason": "the NAS plug reads no power"},
@@ -354,10 +378,10 @@ async def test_offline_blueprint_filters_events(
 
 
 async def test_offline_blueprint_default_is_a_persistent_notification(
-    hass: HomeAssistant, tmp_path: Path
+    hass: HomeAssistant, use_blueprint: SetUpBlueprint
 ) -> None:
     created = async_mock_service(hass, "persistent_notification", "create")
-    await set_up_blueprint(hass, tmp_path, OFFLINE, {})
+    await use_blueprint(OFFLINE, {})
     hass.bus.async_fire(
         EVENT_NAS_STATE_CHANGED,
         {
@@ -373,7 +397,7 @@ async def test_offline_blueprint_default_is_a_persistent_notification(
     assert "the NAS plug reads no power" in created[0].data["message"]
 
 
-def next_morning() -> Any:
+def next_morning() -> datetime:
     """The next 06:30 in Home Assistant's time zone."""
     now = dt_util.now()
     target = now.replace(hour=6, minute=30, second=0, microsecond=0)
@@ -391,8 +415,9 @@ def next_morning() -> Any:
 async def test_wake_at_a_set_time(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    tmp_path: Path,
+    use_blueprint: SetUpBlueprint,
     wol_entry: MockConfigEntry,
+    nas_push: NasPushClient,
     nas: BaluHostSimulator,
     caplog: pytest.LogCaptureFixture,
     state: str,
@@ -401,15 +426,13 @@ async def test_wake_at_a_set_time(
 ) -> None:
     """Pressed at the time, on the chosen days, only while the NAS is offline."""
     if state == "offline":
-        await say_goodbye(hass, wol_entry)
+        await say_goodbye(hass, nas_push)
         await nas.set_mode(NasMode.REFUSED)
     assert hass.states.get(NAS_STATE).state == state
     target = next_morning()
     day = target.strftime("%a").lower()
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    automation = await set_up_blueprint(
-        hass,
-        tmp_path,
+    await use_blueprint(
         WAKE,
         {
             "wake_time": "06:30:00",
@@ -429,11 +452,13 @@ async def test_wake_at_a_set_time(
 
     assert nas.wol_packets == (1 if woken else 0)
     assert hass.states.get(NAS_STATE).state == ("booting" if woken else state)
-    assert "Error" not in caplog.text, "no refused press in the log"
-    # Turned off, the automation drops its timer for the next morning.
-    await hass.services.async_call(
-        "automation", "turn_off", {"entity_id": automation}, blocking=True
-    )
+    errors = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR
+        and r.name.startswith(("homeassistant.", "custom_components."))
+    ]
+    assert errors == [], "no refused press, no failed run"
 
 
 # -- The dashboard ------------------------------------------------------------------
