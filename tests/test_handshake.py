@@ -75,6 +75,13 @@ def test_startup_push_with_empty_body(verifier: PushVerifier) -> None:
     assert push.timestamp == NOW
 
 
+def test_a_body_of_only_whitespace_counts_as_empty(verifier: PushVerifier) -> None:
+    """A proxy that adds a newline to an empty body does not break the startup push."""
+    headers, _ = nas_request(ONLINE, None)
+    push = verifier.verify("POST", ONLINE, headers, b" \r\n")
+    assert push.body is None
+
+
 def test_shutdown_push_with_the_nas_non_canonical_bytes(verifier: PushVerifier) -> None:
     """The pitfall that broke the old Pi: raw bytes differ from what was hashed."""
     headers, raw = nas_request(OFFLINE, SNAPSHOT)

@@ -61,6 +61,9 @@ class VerifiedPush:
     """The parsed JSON body, or None when the push had none."""
 
 
+EMPTY_BODY_HASH = hashlib.sha256(b"").hexdigest()
+
+
 def canonical_body_hash(body: Any) -> str:
     """Hash a JSON value the way BaluHost does before signing."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -118,9 +121,12 @@ class PushVerifier:
         if not _SIGNATURE.fullmatch(given):
             raise PushRejectedError(401, "malformed signature")
         parsed = self._parse(body)
-        candidates = [hashlib.sha256(body).hexdigest()]
-        if body.strip():
-            candidates.append(canonical_body_hash(parsed))
+        # The raw bytes as sent, and what the NAS hashed: the canonical JSON, or
+        # nothing at all for a body that is empty or only whitespace.
+        candidates = [
+            hashlib.sha256(body).hexdigest(),
+            canonical_body_hash(parsed) if body.strip() else EMPTY_BODY_HASH,
+        ]
         if not any(
             hmac.compare_digest(
                 given, signature(self._secret, method, path, stamp, body_hash)
