@@ -252,3 +252,11 @@ async def test_services_yaml_matches_the_registered_actions(
     assert set(load("strings.json")["selector"]["dns_target"]["options"]) == set(
         selector["options"]
     )
+
+
+def test_every_image_the_readme_shows_exists() -> None:
+    readme = (INTEGRATION.parent.parent / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert len(images) >= 5, "the pattern still finds the screenshots"
+    for image in images:
+        assert (INTEGRATION.parent.parent / image).is_file(), image
