@@ -130,3 +130,30 @@ async def test_a_nas_that_moved_is_followed(
     assert loaded_entry.data[CONF_NAS_IP] == nas.host
     assert loaded_entry.data[CONF_NAS_URL] == nas.url
     assert loaded_entry.runtime_data.connection.nas_ip == nas.host
+
+
+async def test_another_nas_is_offered_beside_one_set_up(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, nas: BaluHostSimulator
+) -> None:
+    """A second NAS (other address, other host name) is not mistaken for the first."""
+    result = await discover(
+        hass, announcement("192.168.178.54", 8000, hostname="garage", api=None)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert suggested(result)[CONF_NAS_IP] == "192.168.178.54"
+    assert CONF_NAS_HOSTNAME not in loaded_entry.data
+
+
+async def test_an_ignored_nas_is_not_offered_again(
+    hass: HomeAssistant, nas: BaluHostSimulator
+) -> None:
+    result = await discover(hass, announcement(nas.host, nas.port, hostname="attic"))
+    await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": "ignore"},
+        data={"unique_id": "mdns_attic", "title": "attic"},
+    )
+    assert not hass.config_entries.flow.async_progress()
+    result = await discover(hass, announcement(nas.host, nas.port, hostname="attic"))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"

@@ -266,7 +266,10 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_NAS_IP
             ):
                 return self._async_follow_nas(entry, url, host, hostname)
-        await self._async_handle_discovery_without_unique_id()
+        # Until the user gives the MAC (the entry's unique ID), the announced host
+        # name tells flows apart; it also lets the user ignore this NAS's offer.
+        await self.async_set_unique_id(f"mdns_{hostname}")
+        self._abort_if_unique_id_configured()
         self._discovered = {CONF_NAS_URL: url, CONF_NAS_IP: host}
         self._discovered[CONF_NAS_HOSTNAME] = hostname
         self.context["title_placeholders"] = {"name": hostname}
