@@ -1,7 +1,8 @@
 """Run BaluPi's benchmark and print one table of figures (``scripts/bench``).
 
     scripts/bench                    every section
-    scripts/bench --quick            without the slow sections (memory, nas, push)
+    scripts/bench --quick            without the slow sections (memory, nas, push,
+                                     recorder)
     scripts/bench --section plugs    only the named sections (repeatable)
 
 Progress goes to stderr, the table to stdout. Nothing is asserted: the exit code is
@@ -19,7 +20,7 @@ import signal
 import sys
 import time
 
-from . import flush, memory, nas, plugs, push
+from . import flush, memory, nas, plugs, push, recorder
 from .common import BenchError, Row, Section, Settings, progress
 from .machine import machine_rows
 from .table import render
@@ -30,6 +31,7 @@ SECTIONS: tuple[Section, ...] = (
     memory.SECTION,
     nas.SECTION,
     push.SECTION,
+    recorder.SECTION,
 )
 """Every section, in the order they run; a new section is one more module here."""
 
@@ -70,9 +72,18 @@ def _arguments() -> argparse.Namespace:
         help="seconds Home Assistant runs before its memory is read "
         "(at least; default %(default)s)",
     )
+    parser.add_argument(
+        "--recorder-minutes",
+        type=float,
+        default=defaults.recorder_minutes,
+        help="minutes the recorder section records between its two readings of "
+        "the database (default %(default)s: two 5-minute statistics periods)",
+    )
     args = parser.parse_args()
     if args.cycles < 1 or args.latency < 0 or args.settle < 0:
         parser.error("--cycles must be >= 1, --latency and --settle >= 0")
+    if args.recorder_minutes <= 0:
+        parser.error("--recorder-minutes must be > 0")
     return args
 
 
@@ -112,7 +123,12 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # python-kasa logs a silent plug's timeouts as errors; the table reports them.
     logging.getLogger("kasa").setLevel(logging.CRITICAL)
-    settings = Settings(cycles=args.cycles, latency=args.latency, settle=args.settle)
+    settings = Settings(
+        cycles=args.cycles,
+        latency=args.latency,
+        settle=args.settle,
+        recorder_minutes=args.recorder_minutes,
+    )
     chosen = [
         section
         for section in SECTIONS

@@ -31,6 +31,9 @@ class Settings:
     """Seconds every simulated plug waits before answering an HTTP request."""
     settle: float = 60.0
     """Seconds Home Assistant runs at least before its memory is read."""
+    recorder_minutes: float = 11.0
+    """Minutes the recorder records between the two readings of its database
+    (11 covers two 5-minute statistics periods)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,12 @@ one JSON object per line:
 
 With a NAS, it starts up and running (plug 0 reads its full power).
 
+With ``--vary``, every plug's readings move the way a real plug's do: each second its
+power wobbles by up to ±4 % around what it was set to (the NAS still sets plug 0's)
+and its voltage by up to ±2 V around 230 V, following fixed sine waves (so every run
+reads the same), the current follows from both, and the energy counters grow with the
+power in real time. Without it the readings stay as set and the counters stand still.
+
 ``python -m bench.farm --count 50 --latency 0.05`` runs one by hand.
 """
 
@@ -35,7 +41,9 @@ import contextlib
 from dataclasses import dataclass
 import json
 import logging
+import math
 import sys
+import time
 from typing import Any, Literal
 
 from custom_components.balupi.plugs import PlugAddress
@@ -51,6 +59,13 @@ REPLY_TIMEOUT = 30.0
 """Seconds the farm may take to answer a command."""
 NAS_MAC = "02:ba:10:00:00:01"
 """The simulated NAS's MAC: BaluPi's entry must name it for Wake-on-LAN to reach it."""
+
+VARY_TICK = 1.0
+"""Seconds between two changes of the readings with ``--vary``."""
+VARY_POWER = 0.04
+"""Largest change of a plug's power with ``--vary``, as a share of its set power."""
+VARY_VOLTS = 2.0
+"""Largest change of a plug's voltage with ``--vary``, in volts."""
 
 type NasAction = Literal["shut_down", "sleep", "run"]
 """What the farm can do to its NAS: ``BaluHostSimulator``'s methods of that name."""
@@ -163,10 +178,15 @@ class Farm:
 
 @contextlib.asynccontextmanager
 async def running_farm(
-    count: int, *, latency: float, nas: bool = False
+    count: int, *, latency: float, nas: bool = False, vary: bool = False
 ) -> AsyncIterator[Farm]:
-    """Start ``count`` simulated plugs (and a NAS) in a child process."""
+    """Start ``count`` simulated plugs (and a NAS) in a child process.
+
+    With ``vary``, the plugs' readings change every second (see ``--vary``).
+    """
     args = ["--count", str(count), "--latency", str(latency)]
+    if vary:
+        args.append("--vary")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -282,9 +302,32 @@ async def _handle(
         _answer({"error": f"unknown command {command!r}"})
 
 
-async def _serve(count: int, latency: float, with_nas: bool) -> None:
+async def _vary(plugs: list[TapoPlugSimulator]) -> None:
+    """Move every plug's readings each VARY_TICK, as ``--vary`` describes."""
+    power = [plug.power_w for plug in plugs]  # as last set (by the farm or the NAS)
+    volts = [plug.voltage_v for plug in plugs]
+    written = list(power)
+    last = time.monotonic()
+    tick = 0
+    while True:
+        await asyncio.sleep(VARY_TICK)
+        now = time.monotonic()
+        tick += 1
+        for index, plug in enumerate(plugs):
+            if plug.power_w != written[index]:  # the NAS set a new power
+                power[index] = plug.power_w
+            plug.run_for(now - last)
+            wobble = math.sin(0.9 * tick + index)
+            plug.power_w = power[index] * (1 + VARY_POWER * wobble)
+            plug.voltage_v = volts[index] + VARY_VOLTS * math.sin(0.37 * tick + index)
+            written[index] = plug.power_w
+        last = now
+
+
+async def _serve(count: int, latency: float, with_nas: bool, vary: bool) -> None:
     plugs = [_plug(index, latency) for index in range(count)]
     nas = _TimedNas() if with_nas else None
+    varying: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(
@@ -297,6 +340,8 @@ async def _serve(count: int, latency: float, with_nas: bool) -> None:
             nas.plug = plugs[0] if plugs else None
             await nas.start()
             await nas.run()
+        if vary:
+            varying = asyncio.create_task(_vary(plugs))
         _answer(
             {
                 "plugs": [plug.port for plug in plugs],
@@ -309,6 +354,8 @@ async def _serve(count: int, latency: float, with_nas: bool) -> None:
             except (ValueError, KeyError, IndexError, TypeError) as err:
                 _answer({"error": f"{type(err).__name__}: {err}"})
     finally:
+        if varying is not None:
+            varying.cancel()
         for plug in plugs:
             await plug.stop()
         if nas is not None:
@@ -323,10 +370,15 @@ def main() -> None:
         "--latency", type=float, default=0.0, help="seconds before every answer"
     )
     parser.add_argument("--nas", action="store_true", help="also a BaluHost NAS")
+    parser.add_argument(
+        "--vary",
+        action="store_true",
+        help="change every plug's power and voltage each second, as real plugs do",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.count, args.latency, args.nas))
+        asyncio.run(_serve(args.count, args.latency, args.nas, args.vary))
 
 
 if __name__ == "__main__":

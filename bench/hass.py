@@ -10,7 +10,7 @@ frontend would; the sections then use Home Assistant's REST and websocket APIs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,8 @@ STOP_TIMEOUT = 60.0
 """Seconds Home Assistant may take to stop before it is killed."""
 USERNAME = "bench"
 PASSWORD = "balupi-bench"  # noqa: S105 -- a throwaway login of a temporary instance
+SECRET = "balupi-bench-handshake-secret-0123456789-abcdef"  # noqa: S105 -- throwaway
+"""The handshake secret entered in the config flow (the bootstrap checks it is shown)."""
 LOG_TAIL = 3000
 """Characters of Home Assistant's log shown when it fails."""
 
@@ -73,6 +75,7 @@ class _Bootstrap(Protocol):
     """The part of scripts/dev_bootstrap.py that the benchmark uses."""
 
     BootstrapError: type[Exception]
+    DevSettings: Callable[..., Any]
 
     def prepare_onboarding(self, config_dir: Path) -> None: ...
 
@@ -89,8 +92,7 @@ class _Bootstrap(Protocol):
         session: aiohttp.ClientSession,
         base: str,
         token: str,
-        user_input: dict[str, str],
-        plugs: list[str],
+        settings: Any,
     ) -> str: ...
 
 
@@ -213,16 +215,24 @@ async def onboard(hass: HomeAssistant, session: aiohttp.ClientSession) -> str:
 async def add_balupi(
     hass: HomeAssistant, session: aiohttp.ClientSession, token: str, farm: Farm
 ) -> None:
-    """Add BaluPi for the farm's NAS and plugs (the first plug powers the NAS)."""
+    """Add BaluPi for the farm's NAS and plugs (the first plug powers the NAS).
+
+    No Pi-hole and no inbox: their steps are left empty.
+    """
     bootstrap = _bootstrap()
+    settings = bootstrap.DevSettings(
+        nas_url=farm.nas_url,
+        nas_mac=NAS_MAC,
+        pi_ip=HOST,
+        secret=SECRET,
+        plugs=farm.plug_hosts(),
+        pihole_url="",
+        pihole_password="",
+        dns_hostname="",
+        inbox=None,
+    )
     try:
-        done = await bootstrap.add_balupi(
-            session,
-            hass.base,
-            token,
-            {"nas_url": farm.nas_url, "nas_mac": NAS_MAC, "pi_ip": HOST},
-            farm.plug_hosts(),
-        )
+        done = await bootstrap.add_balupi(session, hass.base, token, settings)
     except (bootstrap.BootstrapError, aiohttp.ClientError) as err:
         raise BenchError(f"{hass.label}: adding BaluPi failed: {err}") from err
     progress(f"{hass.label}: BaluPi {done}")
