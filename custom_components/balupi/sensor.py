@@ -275,7 +275,9 @@ def _cost_month(data: BaluPiData, now: datetime) -> float | None:
 
 def _cost_estimate(data: BaluPiData, now: datetime) -> float | None:
     so_far = _cost_month(data, now)
-    return None if so_far is None else month_estimate(so_far, now)
+    # To the cent: the extrapolation moves with the clock, and unrounded it would
+    # give the recorder a new state at every plug reading.
+    return None if so_far is None else round(month_estimate(so_far, now), 2)
 
 
 @dataclass(frozen=True, kw_only=True)
