@@ -86,8 +86,11 @@ _SSH_ERRORS: tuple[tuple[str, type[InboxError], str], ...] = (
     ("No route to host", SshUnreachableError, "no route to host"),
     ("Network is unreachable", SshUnreachableError, "network is unreachable"),
     ("Could not resolve hostname", SshUnreachableError, "host name not found"),
+    # ssh exits 255 here, but rsync may see the pipe close first and exit 12.
+    ("Protocol major versions differ", SshUnreachableError, "protocol"),
 )
 _SSH_MESSAGES = {
+    "protocol": "SSH failed: the NAS's port does not speak SSH 2",
     "host key": "the NAS's host key is not the pinned one",
     "key": "the NAS did not accept the key",
 }
