@@ -15,6 +15,7 @@ so one Home Assistant can serve several NAS.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
@@ -187,7 +188,7 @@ class HealthView(HomeAssistantView):
         return web.json_response(self._reply)
 
 
-class _EntryView(HomeAssistantView):
+class _EntryView(HomeAssistantView, ABC):
     """A view for signed-in users about one entry (``?entry_id=``, or the only one)."""
 
     async def get(self, request: web.Request) -> web.Response:
@@ -201,9 +202,9 @@ class _EntryView(HomeAssistantView):
             return self.json_message("Pass ?entry_id=", 400)
         return self.answer(chosen[0])
 
+    @abstractmethod
     def answer(self, entry: BaluPiConfigEntry) -> web.Response:
         """The reply about ``entry``."""
-        raise NotImplementedError
 
 
 class StatusView(_EntryView):
