@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import itertools
 import os
 from pathlib import Path
-import socket
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import aiohttp
 
 from custom_components.balupi.inbox import rsync_available
 from simulators.nas_push import NasPushClient, wire_body
+from simulators.server import free_port
 from simulators.snapshot import snapshot_of_size
 from simulators.sshd import SshServer, sshd_available
 
@@ -59,13 +59,6 @@ INBOX_FILES = 600
 loopback SSH moves in BaluPi's 3 s (a Pi 3B+ on 100 Mbit/s Ethernet moves about 30)."""
 REPLY_BUDGET = 4.0
 """Seconds the startup push's reply may take (BaluHost gives up after 5 s)."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
@@ -238,8 +231,8 @@ async def run(settings: Settings) -> list[Row]:
     """Measure push → reply latency against a real Home Assistant."""
     large: tuple[float, float, str] | None = None
     async with (
-        _simulator("baluhost", _free_port()) as nas_url,
-        _simulator("pihole", _free_port(), "--password", PIHOLE_PASSWORD) as pihole,
+        _simulator("baluhost", free_port(HOST)) as nas_url,
+        _simulator("pihole", free_port(HOST), "--password", PIHOLE_PASSWORD) as pihole,
         _inbox() as inbox,
         home_assistant("HA + BaluPi, pushes") as hass,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
