@@ -29,14 +29,14 @@ finds the identical copy and removes the local one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import contextlib
 import functools
 import hashlib
 import os
 from pathlib import Path
 import stat
-from typing import TypeVar, cast
+from typing import cast
 
 import asyncssh
 
@@ -85,8 +85,6 @@ _CONNECTION_ERRORS = (
     TimeoutError,
 )
 """What ends the connection, not just one file's transfer."""
-
-_T = TypeVar("_T")
 
 
 class _FileFailedError(Exception):
@@ -266,6 +264,8 @@ class _SftpRun:
         self._sftp = sftp
         self._stalled = False
         """Whether a request outlived the timeout (and the connection was dropped)."""
+        self._lost = False
+        """Whether the connection is gone: no request is sent any more."""
         self._folder = folder
         self._root = root.encode()
         self._timeout = timeout
@@ -301,7 +301,7 @@ class _SftpRun:
                 self.failures.append(FlushFailure(file.relative, _reason(err)))
 
     async def _remove_stale(self, directory: bytes, stale_before: float) -> None:
-        for name in await self._io(self._sftp.readdir(directory)):
+        for name in await self._io(self._sftp.readdir, directory):
             filename = os.fsencode(name.filename)
             mode, mtime = name.attrs.permissions, name.attrs.mtime
             if (
@@ -311,7 +311,7 @@ class _SftpRun:
                 and mtime is not None
                 and mtime < stale_before
             ):
-                await self._io(self._sftp.remove(directory + b"/" + filename))
+                await self._io(self._sftp.remove, directory + b"/" + filename)
 
     async def _send(self, file: LocalFile) -> None:
         local = self._folder / file.relative
@@ -328,7 +328,7 @@ class _SftpRun:
             if not await self._run(unchanged, local, opened):
                 raise _FileFailedError(CHANGED)
             try:
-                await self._io(self._sftp.rename(temp, remote))
+                await self._io(self._sftp.rename, temp, remote)
             except asyncssh.SFTPFailure:
                 if await self._lstat(remote) is not None:  # appeared meanwhile
                     raise _FileFailedError(CLASH) from None
@@ -338,7 +338,7 @@ class _SftpRun:
             os.close(fd)
             if temp:
                 with contextlib.suppress(*_CONNECTION_ERRORS, asyncssh.SFTPError):
-                    await self._io(self._sftp.remove(temp))
+                    await self._io(self._sftp.remove, temp)
         if not await self._run(remove_if_unchanged, local, opened):
             raise _FileFailedError(CHANGED)
         self.transferred += 1
@@ -361,9 +361,7 @@ class _SftpRun:
     async def _upload(self, fd: int, opened: LocalFile, temp: bytes) -> None:
         """Copy ``fd`` to the new file ``temp``; it must end up ``opened.size`` long."""
         flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
-        async with await self._io(
-            self._sftp.open(temp, flags, encoding=None)
-        ) as target:
+        async with self._remote_file(temp, flags) as target:
             block = target.write_len or CHUNK
             offset = 0
             reading = self._loop.run_in_executor(None, os.pread, fd, CHUNK, 0)
@@ -375,10 +373,11 @@ class _SftpRun:
                     # Requests of at most the server's size, all in flight at once
                     # (asyncssh's own splitting loses errors when a connection dies).
                     await self._io(
-                        _all(
+                        _all,
+                        (
                             target.write(data[start : start + block], offset + start)
                             for start in range(0, len(data), block)
-                        )
+                        ),
                     )
                     offset += len(data)
             finally:
@@ -387,29 +386,39 @@ class _SftpRun:
             if offset != opened.size:
                 raise _FileFailedError(CHANGED)
             with contextlib.suppress(asyncssh.SFTPOpUnsupported):
-                await self._io(target.fsync())
-            written = (await self._io(target.stat())).size
+                await self._io(target.fsync)
+            written = (await self._io(target.stat)).size
         if written != offset:
             raise _FileFailedError("incomplete on the NAS")
 
     async def _remote_digest(self, remote: bytes) -> bytes:
         digest = hashlib.sha256()
-        async with await self._io(
-            self._sftp.open(remote, "rb", encoding=None)
-        ) as source:
+        async with self._remote_file(remote, "rb") as source:
             offset = 0
             block = min(source.read_len or CHUNK, CHUNK)
-            while data := await self._io(source.read(block, offset)):
-                digest.update(os.fsencode(data))  # bytes already: no encoding
+            while data := await self._io(_read, source, block, offset):
+                digest.update(data)
                 offset += len(data)
         return digest.digest()
+
+    @contextlib.asynccontextmanager
+    async def _remote_file(
+        self, path: bytes, flags: int | str
+    ) -> AsyncIterator[asyncssh.SFTPClientFile]:
+        """``path`` opened on the NAS, closed again unless the connection is gone."""
+        file = await self._io(self._sftp.open, path, flags, encoding=None)
+        try:
+            yield file
+        finally:
+            if not self._lost:
+                await self._io(file.close)
 
     async def _make_parents(self, remote: bytes) -> None:
         parent = remote.rpartition(b"/")[0]
         if parent in self._dirs:
             return
         try:
-            await self._io(self._sftp.makedirs(parent, exist_ok=True))
+            await self._io(self._sftp.makedirs, parent, exist_ok=True)
         except asyncssh.SFTPFailure as err:
             raise _FileFailedError(
                 "a file on the NAS is in the way of its folder"
@@ -418,26 +427,49 @@ class _SftpRun:
 
     async def _lstat(self, remote: bytes) -> asyncssh.SFTPAttrs | None:
         try:
-            return await self._io(self._sftp.lstat(remote))
+            return await self._io(self._sftp.lstat, remote)
         except asyncssh.SFTPNoSuchFile:
             return None
 
     def _remote(self, file: LocalFile) -> bytes:
         return self._root + b"/" + os.fsencode(file.relative)
 
-    async def _io(self, request: Awaitable[_T]) -> _T:
+    async def _io[**P, R](
+        self, request: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         """One SFTP exchange, which must finish within the inactivity timeout.
 
         A NAS that stops answering gets its connection dropped, so that nothing
-        else waits for it either (closing the remote file, say).
+        else waits for it either (closing the remote file, say). asyncssh's work is
+        never cancelled halfway: a cancelled write leaves request tasks and reply
+        waiters behind that fail later with nobody to hear it. Dropping the
+        connection ends them all, and their errors are collected here. Once the
+        connection is gone, no further request is even started.
         """
+        if self._lost or self._conn.is_closed():
+            self._lost = True
+            raise asyncssh.SFTPConnectionLost("Connection closed")
+        task = asyncio.ensure_future(request(*args, **kwargs))
         try:
-            async with asyncio.timeout(self._timeout):
-                return await request
-        except TimeoutError:
-            self._stalled = True
-            self._conn.abort()
+            done, _ = await asyncio.wait((task,), timeout=self._timeout)
+        except asyncio.CancelledError:
+            self._drop(task)
             raise
+        if not done:
+            self._stalled = True
+            self._drop(task)
+            raise TimeoutError
+        try:
+            return task.result()
+        except _CONNECTION_ERRORS:
+            self._lost = True
+            raise
+
+    def _drop[T](self, task: asyncio.Future[T]) -> None:
+        """Drop the connection under ``task``, which then ends with an error."""
+        self._lost = True
+        self._conn.abort()
+        task.add_done_callback(_collect)
 
     async def _run[**P, R](
         self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs
@@ -453,12 +485,23 @@ class _SftpRun:
             raise _FileFailedError(f"unreadable: {err.strerror}") from err
 
 
+def _collect[T](task: asyncio.Future[T]) -> None:
+    """Take note of a dropped request's end, so that its error is not reported."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def _all(requests: Iterable[Awaitable[object]]) -> None:
     """Await every request; then raise the first error, if any."""
     results = await asyncio.gather(*requests, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+async def _read(file: asyncssh.SFTPClientFile, size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes at ``offset`` (the file is opened without encoding)."""
+    return cast("bytes", await file.read(size, offset))
 
 
 def _open_local(path: Path) -> tuple[int, LocalFile]:
