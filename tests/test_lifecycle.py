@@ -16,11 +16,13 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.balupi.const import (
     CONF_BOOT_TIMEOUT,
     CONF_HEARTBEAT_INTERVAL,
     CONF_NAS_PLUG,
+    CONF_PLUG_POLL_INTERVAL,
     CONF_WOL_BROADCAST,
     CONF_WOL_PORT,
     DOMAIN,
@@ -30,9 +32,11 @@ from custom_components.balupi.lifecycle import (
     boot_timeout_issue_id,
 )
 from simulators.baluhost import BaluHostSimulator, NasMode
-from simulators.tapo import TapoPlugSimulator
+from simulators.nas_push import NasPushClient
+from simulators.snapshot import make_snapshot
+from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import tick
+from .conftest import SECRET, tick
 
 STATE = "sensor.baluhost_nas_state"
 SINCE = "sensor.baluhost_nas_state_since"
@@ -94,6 +98,12 @@ async def set_up(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     return entry
+
+
+async def nas_pushes(hass_client_no_auth: ClientSessionGenerator) -> NasPushClient:
+    """A push client that behaves exactly like the BaluHost NAS."""
+    client = await hass_client_no_auth()
+    return NasPushClient(client.session, str(client.make_url("")).rstrip("/"), SECRET)
 
 
 async def press_wake(hass: HomeAssistant) -> None:
@@ -336,3 +346,94 @@ async def test_removing_the_entry_forgets_the_stored_state(
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_a_startup_push_outranks_the_plug_reading_before_it(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Switched on at its button, the NAS boots at standby power and then pushes.
+
+    The plug's last reading (standby, taken while it booted) must not make the
+    next heartbeat call it asleep and spare it the health check.
+    """
+    await set_up(hass, plug_entry, wol_port, **{CONF_PLUG_POLL_INTERVAL: 120})
+    await nas.set_mode(NasMode.REFUSED)  # asleep
+    await nas.power(8.0)
+    await tick(hass, freezer, 120)  # the plug's reading is the standby one
+    assert state(hass) == "offline"
+    await nas.run()
+    await nas.power(8.0)  # the disks spin up after the services start
+    asked = nas.health_requests
+    await (await nas_pushes(hass_client_no_auth)).coming_online()
+    await hass.async_block_till_done()
+    assert state(hass) == "online"
+
+    await tick(hass, freezer, 30)  # a heartbeat, before the plug's next reading
+    assert nas.health_requests == asked + 1
+    assert state(hass) == "online"
+    assert state(hass, "binary_sensor.baluhost_nas_reachable") == "on"
+    await nas.power(45.0)
+    await tick(hass, freezer, 90)  # the plug's next reading
+    assert state(hass) == "online"
+    assert state(hass, POWER_STATE) == "active"
+
+
+async def test_an_unreachable_plug_keeps_no_say_after_a_push(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+    nas: BaluHostSimulator,
+    wol_port: int,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The NAS plug left the Wi-Fi while the NAS was off; the NAS comes back.
+
+    Its last reading ("no power") is older than the startup push: neither the
+    failed plug polls nor the heartbeats may take the NAS offline on it, and the
+    health endpoint is asked again.
+    """
+    await set_up(hass, plug_entry, wol_port)
+    await nas.set_mode(NasMode.REFUSED)  # off (refused: a silent one needs real time)
+    await nas.power(0.3)
+    await tick(hass, freezer, 30)
+    assert state(hass) == "offline"
+    await plugs[0].set_offline(PlugMode.REFUSED)
+    for _ in range(4):  # failed heartbeats pile up meanwhile
+        await tick(hass, freezer, 30)
+    await nas.run()
+    asked = nas.health_requests
+    await (await nas_pushes(hass_client_no_auth)).coming_online()
+    await hass.async_block_till_done()
+    assert state(hass) == "online"
+
+    for _ in range(4):
+        await tick(hass, freezer, 30)
+        assert state(hass) == "online"
+    assert nas.health_requests == asked + 4
+    assert state(hass, "sensor.nas_plug_power") == "unavailable"
+
+
+async def test_wake_up_after_a_shutdown_push_is_not_refused(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The full-power reading from before the shutdown push says nothing any more."""
+    await set_up(hass, plug_entry, wol_port, **{CONF_PLUG_POLL_INTERVAL: 600})
+    await (await nas_pushes(hass_client_no_auth)).going_offline(make_snapshot())
+    await hass.async_block_till_done()
+    assert state(hass) == "offline"
+    assert state(hass, POWER_STATE) == "active"  # the plug has not been read since
+    await nas.shut_down()
+    await press_wake(hass)
+    assert nas.wol_packets == 1
+    assert state(hass) == "booting"

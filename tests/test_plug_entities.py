@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
@@ -254,6 +255,94 @@ async def test_mid_day_zero_is_held_and_the_plugs_midnight_resets(
     await next_poll(hass, freezer)
     assert float(value(hass, "sensor.nas_plug_energy_today")) == 0
     # The month counter did not reset: 1 December is still ahead.
+    assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
+
+
+def nas_plug_id(entry: MockConfigEntry) -> str:
+    """The config subentry ID of the entry's first plug (the NAS's)."""
+    return next(iter(entry.subentries))
+
+
+async def test_a_restart_keeps_the_counters_a_rebooted_plug_zeroes(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    """A power blip restarts Home Assistant and the plug: its first 0 Wh is held."""
+    nas = plugs[0]
+    nas.wall_clock = lambda: dt_util.utcnow().timestamp()
+    freezer.move_to("2026-11-26 12:00:00+00:00")
+    plug_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
+
+    kept = nas.energy_today_wh, nas.energy_month_wh
+    nas.energy_today_wh = nas.energy_month_wh = 0
+    assert await hass.config_entries.async_reload(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
+    assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
+
+    nas.energy_today_wh, nas.energy_month_wh = kept[0] + 10, kept[1] + 10
+    await next_poll(hass, freezer)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.33)
+
+
+async def test_counters_are_saved_within_half_a_minute(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    loaded_plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    """Without an orderly stop (power cut), at most half a minute is lost."""
+    key = f"{DOMAIN}.{loaded_plug_entry.entry_id}.energy_counters"
+    nas = plugs[0]
+    await tick(hass, freezer, 31)
+    saved = hass_storage[key]["data"][nas_plug_id(loaded_plug_entry)]
+    assert saved["today"]["value"] == pytest.approx(0.32)
+    assert saved["month"]["value"] == pytest.approx(9.1)
+
+    nas.energy_today_wh = 400
+    await next_poll(hass, freezer)
+    await tick(hass, freezer, 31)
+    saved = hass_storage[key]["data"][nas_plug_id(loaded_plug_entry)]
+    assert saved["today"]["value"] == pytest.approx(0.4)
+
+    assert await hass.config_entries.async_remove(loaded_plug_entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
+
+async def test_counters_saved_before_a_power_cut_hold_a_zero(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    plug_entry: MockConfigEntry,
+    plugs: list[TapoPlugSimulator],
+) -> None:
+    """Home Assistant comes back from a power cut; the plug's counter reads 0."""
+    nas = plugs[0]
+    nas.wall_clock = lambda: dt_util.utcnow().timestamp()
+    freezer.move_to("2026-11-26 12:00:00+00:00")
+    nas.energy_today_wh = 0
+    hass_storage[f"{DOMAIN}.{plug_entry.entry_id}.energy_counters"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{plug_entry.entry_id}.energy_counters",
+        "data": {
+            nas_plug_id(plug_entry): {
+                "today": {"value": 0.31, "period": "2026-11-26"},
+                "month": {"value": 9.0, "period": "2026-11"},
+            },
+            "a removed plug": {"today": {"value": 1.0, "period": "2026-11-26"}},
+        },
+    }
+    plug_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.31)
     assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
 
 

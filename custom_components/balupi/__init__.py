@@ -21,6 +21,7 @@ from .const import (
     LOGGER,
 )
 from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
+from .counter_store import CounterKeeper, counter_store
 from .dns import DnsSwitcher
 from .entity import hub_device_info, nas_device_info, plug_device_info
 from .flush import InboxFlusher, flush_workdir
@@ -111,8 +112,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             Credentials(connection.tapo_username, connection.tapo_password or "")
         )
         entry.async_on_unload(plug_client.close)
+        counters = CounterKeeper(hass, entry.entry_id)
+        await counters.async_load()
+        entry.async_on_unload(counters.async_save)
         for subentry in plug_subentries(entry):
-            plug = PlugCoordinator(hass, entry, plug_client, subentry, options)
+            plug = PlugCoordinator(
+                hass, entry, plug_client, subentry, options, counters
+            )
             plug.device_id = devices.async_get_or_create(
                 config_entry_id=entry.entry_id,
                 config_subentry_id=subentry.subentry_id,
@@ -164,8 +170,9 @@ async def async_migrate_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
-    """Forget the stored NAS state, snapshot and inbox work files of a removed entry."""
+    """Forget the stored NAS state, snapshot, counters and inbox work files."""
     await state_store(hass, entry.entry_id).async_remove()
+    await counter_store(hass, entry.entry_id).async_remove()
     await snapshot_store(hass, entry.entry_id).async_remove()
     await hass.async_add_executor_job(
         partial(shutil.rmtree, flush_workdir(hass, entry.entry_id), ignore_errors=True)

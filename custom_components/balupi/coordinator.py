@@ -12,7 +12,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import CONF_MAC, CONF_MODEL, DOMAIN, LOGGER
-from .counters import PeriodCounter
+from .counter_store import CounterKeeper
 from .handshake import PushVerifier
 from .lifecycle import NasLifecycleCoordinator
 from .plug_flow import subentry_address
@@ -67,8 +67,12 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         client: PlugClient,
         subentry: ConfigSubentry,
         options: Options,
+        counters: CounterKeeper,
     ) -> None:
-        """Poll the plug of ``subentry`` at the plug interval from the options."""
+        """Poll the plug of ``subentry`` at the plug interval from the options.
+
+        Its energy counters start where ``counters`` kept them before the restart.
+        """
         super().__init__(
             hass,
             LOGGER,
@@ -86,8 +90,8 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         self.device_id: str | None = None
         """The plug's device, once created; its firmware version follows the plug."""
         self._client = client
-        self._today = PeriodCounter()
-        self._month = PeriodCounter()
+        self._keeper = counters
+        self._counters = counters.counters(subentry.subentry_id)
 
     async def _async_update_data(self) -> PlugReading:
         try:
@@ -145,14 +149,13 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
 
     def counted(self, reading: PlugReading) -> PlugReading:
         """Return the reading with its energy counters held monotonic per period."""
-        clock = reading.device_time
-        return replace(
-            reading,
-            energy_today=self._today.update(reading.energy_today, clock.date()),
-            energy_month=self._month.update(
-                reading.energy_month, (clock.year, clock.month)
-            ),
+        before = self._counters.as_stored()
+        today, month = self._counters.count(
+            reading.energy_today, reading.energy_month, reading.device_time
         )
+        if self._counters.as_stored() != before:
+            self._keeper.async_changed()
+        return replace(reading, energy_today=today, energy_month=month)
 
     def _account_accepted(self) -> None:
         """Withdraw the repair issue once no plug rejects the account any more."""

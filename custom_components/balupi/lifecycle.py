@@ -135,6 +135,9 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self._failures = 0
         self._sample: HeartbeatSample | None = None
         self._power: NasPower | None = None
+        self._power_predates_push = False
+        """Whether the NAS pushed after the plug's latest reading (which then says
+        nothing about the NAS now: it was taken while the NAS booted or ran)."""
         self._nas_plug: PlugCoordinator | None = None
         self.snapshots = snapshots
         self.dns = dns
@@ -189,7 +192,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         http_ok: bool | None = None
         if ask_health_endpoint(
             self.machine.state,
-            self._power,
+            self._power_evidence,
             spare_sleeping_nas=self._options.spare_sleeping_nas,
         ):
             sample = await self._check_health()
@@ -203,7 +206,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self._sample = sample
         verdict = judge(
             self.machine.state,
-            Evidence(http_ok, self._failures, self._power),
+            Evidence(http_ok, self._failures, self._power_evidence),
             failure_threshold=self._options.heartbeat_failures,
         )
         if verdict.state is None and self._boot_took_too_long():
@@ -248,8 +251,12 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
 
     @callback
     def _plug_updated(self) -> None:
-        """Let the plug's power alone move the state, at once."""
-        self._read_power()
+        """Let the plug's power alone move the state, at once.
+
+        A failed read is no news: the state stays where the last reading left it.
+        """
+        if not self._read_power():
+            return
         verdict = judge(
             self.machine.state,
             Evidence(None, self._failures, self._power),
@@ -273,11 +280,20 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self.data = self.status
         self.async_update_listeners()
 
-    def _read_power(self) -> None:
+    @property
+    def _power_evidence(self) -> NasPower | None:
+        """What the plug says about the NAS now; None when it cannot say."""
+        return None if self._power_predates_push else self._power
+
+    def _read_power(self) -> bool:
+        """Take the plug's latest reading; return whether there was a new one."""
         plug = self._nas_plug
-        watts = plug.data.power if plug is not None and plug.data is not None else None
+        if plug is None or not plug.last_update_success or plug.data is None:
+            return False
+        watts = plug.data.power
         if watts is None:
-            return
+            return False
+        self._power_predates_push = False
         self._power = classify_nas_power(
             watts,
             self._power,
@@ -285,6 +301,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             standby_max=self._options.standby_max,
             active_above=self._options.active_above,
         )
+        return True
 
     async def _apply(self, verdict: Verdict) -> None:
         if verdict.state is None:
@@ -351,7 +368,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
 
     async def async_wake(self) -> None:
         """Wake the NAS, or say why not (translated, for the button)."""
-        state, power = self.machine.state, self._power
+        state, power = self.machine.state, self._power_evidence
         refusal = None
         if state is NasState.ONLINE:
             refusal = "wake_already_online"
@@ -428,7 +445,13 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
                 reply["dns_switch"] = "running"
         return reply
 
+    def _pushed(self) -> None:
+        """The NAS said what it does: older readings and failures are history."""
+        self._power_predates_push = True
+        self._failures = 0
+
     async def _went_offline(self) -> None:
+        self._pushed()
         # From online through shutting down; from booting or unknown straight on.
         if self.machine.state is NasState.ONLINE:
             await self._apply(
@@ -474,6 +497,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         return reply
 
     async def _came_online(self) -> None:
+        self._pushed()
         await self._apply(Verdict(NasState.ONLINE, "the NAS started its services"))
         if self.dns is not None:
             await self.dns.async_ensure(DnsTarget.NAS)
