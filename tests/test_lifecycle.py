@@ -310,6 +310,44 @@ async def test_state_survives_a_restart(
     assert entry.runtime_data.nas.update_interval == timedelta(seconds=5)
 
 
+async def test_a_restart_does_not_wake_a_sleeping_nas(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    plug_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    wol_port: int,
+) -> None:
+    """Home Assistant restarts while the NAS sleeps: no health check wakes it."""
+    entry = await set_up(hass, plug_entry, wol_port)
+    await nas.sleep()
+    nas_plug = entry.runtime_data.nas_plug
+    assert nas_plug is not None
+    await nas_plug.async_refresh()  # the plug's reading first (see above)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass) == "offline"
+    key = f"{DOMAIN}.{entry.entry_id}.nas_state"
+    assert hass_storage[key]["data"]["power"] == "standby"
+    asked = nas.health_requests
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(3):
+        await tick(hass, freezer, 30)
+    assert state(hass) == "offline"
+    assert state(hass, POWER_STATE) == "standby"
+    assert nas.health_requests == asked, "a health check would wake the NAS"
+
+    # Without a NAS plug, the stored power means nothing: the NAS is asked.
+    await nas.run()
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_NAS_PLUG: ""}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert nas.health_requests == asked + 1
+    assert state(hass) == "online"
+
+
 async def test_no_nas_plug_no_power_state(
     hass: HomeAssistant, plug_entry: MockConfigEntry, wol_port: int
 ) -> None:

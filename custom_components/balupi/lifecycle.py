@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self._failures = 0
         self._sample: HeartbeatSample | None = None
         self._power: NasPower | None = None
+        self._stored_power: NasPower | None = None
         self._power_predates_push = False
         """Whether the NAS pushed after the plug's latest reading (which then says
         nothing about the NAS now: it was taken while the NAS booted or ran)."""
@@ -157,10 +159,15 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         }
 
     async def async_restore(self) -> None:
-        """Resume the state stored before a restart (booting resumes fast polling)."""
-        self.machine = NasStateMachine.from_dict(
-            await self._store.async_load(), clock=dt_util.utcnow
-        )
+        """Resume the state stored before a restart (booting resumes fast polling).
+
+        The NAS plug's power at the last change is kept for ``async_follow_plug``.
+        """
+        stored = await self._store.async_load()
+        self.machine = NasStateMachine.from_dict(stored, clock=dt_util.utcnow)
+        if stored is not None and isinstance(power := stored.get("power"), str):
+            with contextlib.suppress(ValueError):
+                self._stored_power = NasPower(power)
         await self.snapshots.async_load()
         if self.dns is not None:
             # The record may have been changed while Home Assistant was down: the
@@ -170,8 +177,13 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
 
     @callback
     def async_follow_plug(self, plug: PlugCoordinator) -> None:
-        """Take the NAS plug's power into account at every one of its readings."""
+        """Take the NAS plug's power into account at every one of its readings.
+
+        Until its first reading, the power stored at the last change before the
+        restart stands in: a restart must not wake a sleeping NAS with a health check.
+        """
         self._nas_plug = plug
+        self._power = self._stored_power
         self._read_power()
         self.config_entry.async_on_unload(plug.async_add_listener(self._plug_updated))
 
@@ -315,7 +327,10 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         LOGGER.info(
             "NAS %s → %s: %s", transition.old, transition.new, transition.reason
         )
-        await self._store.async_save(self.machine.as_dict())
+        stored = self.machine.as_dict()
+        if (power := self._power_evidence) is not None:
+            stored["power"] = power.value
+        await self._store.async_save(stored)
         for effect in (
             *self._move_effects.get((transition.old, transition.new), ()),
             *self._enter_effects.get(transition.new, ()),
