@@ -300,14 +300,12 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
     def _read_power(self) -> bool:
         """Take the plug's latest reading; return whether there was a new one."""
         plug = self._nas_plug
-        if plug is None or not plug.last_update_success or plug.data is None:
-            return False
-        watts = plug.data.power
-        if watts is None:
+        reading = plug.data if plug is not None and plug.last_update_success else None
+        if reading is None or reading.power is None:
             return False
         self._power_predates_push = False
         self._power = classify_nas_power(
-            watts,
+            reading.power,
             self._power,
             off_below=self._options.power_off_below,
             standby_max=self._options.standby_max,
