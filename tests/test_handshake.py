@@ -138,6 +138,41 @@ def test_replays_are_forgotten_once_their_window_passed() -> None:
     assert rejected(verifier, ONLINE, *first)[1] == "timestamp outside the 60 s window"
 
 
+def test_what_was_accepted_survives_a_restart() -> None:
+    """A push accepted before a restart is still a replay after it."""
+    now = [NOW]
+    before = PushVerifier(SECRET, clock=lambda: now[0])
+    first = nas_request(ONLINE, None)
+    before.verify("POST", ONLINE, *first)
+    now[0] += 30
+    second = nas_request(OFFLINE, SNAPSHOT, timestamp=now[0])
+    before.verify("POST", OFFLINE, *second)
+    saved = json.loads(json.dumps(before.accepted))
+    assert len(saved) == 2
+
+    now[0] += 40  # the first push's window has passed, the second's has not
+    after = PushVerifier(SECRET, clock=lambda: now[0])
+    after.restore_accepted(saved)
+    assert after.accepted == {second[0]["X-Balupi-Signature"]: NOW + 30}
+    assert rejected(after, OFFLINE, *second) == (401, "signature already used")
+    assert rejected(after, ONLINE, *first)[1] == "timestamp outside the 60 s window"
+
+
+def test_unreadable_saved_signatures_are_skipped(verifier: PushVerifier) -> None:
+    headers, raw = nas_request(ONLINE, None)
+    verifier.restore_accepted(
+        {
+            "not a signature": NOW,
+            "A" * 64: NOW,
+            "a" * 64: "yesterday",
+            "b" * 64: True,
+            "c" * 64: NOW - 61,
+        }
+    )
+    assert verifier.accepted == {}
+    verifier.verify("POST", ONLINE, headers, raw)
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [

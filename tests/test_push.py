@@ -251,6 +251,38 @@ async def test_a_replayed_push_is_refused(
     assert hass.states.get(NAS_STATE).state == "offline"
 
 
+async def test_a_push_replayed_after_a_restart_is_refused(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    loaded_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """A push recorded on the network and sent again after a reload changes nothing."""
+    client = await hass_client_no_auth()
+    headers, body = _request(make_snapshot())
+    first = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert first.status == 200
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "offline"
+    assert (await nas_client(client).coming_online()).ok
+    await hass.async_block_till_done()
+
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "online"
+    again = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "online"
+
+    key = f"{DOMAIN}.{loaded_entry.entry_id}.accepted_pushes"
+    assert len(hass_storage[key]["data"]) == 2
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
+
 async def test_a_push_signed_for_another_path_is_refused(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,

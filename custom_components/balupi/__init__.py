@@ -30,6 +30,7 @@ from .lifecycle import NasLifecycleCoordinator, state_store
 from .pihole import PiholeClient
 from .plug_flow import plug_subentries
 from .plugs import PlugClient
+from .replay import ReplayKeeper, replay_store
 from .services import async_register_services
 from .settings import ConnectionSettings, Options
 from .snapshot import SnapshotKeeper, snapshot_store
@@ -104,9 +105,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         inbox=inbox,
     )
     await nas.async_restore()
-    data = BaluPiData(
-        connection, options, nas, PushVerifier(connection.handshake_secret)
-    )
+    verifier = PushVerifier(connection.handshake_secret)
+    replay = ReplayKeeper(hass, entry.entry_id, verifier)
+    await replay.async_load()
+    data = BaluPiData(connection, options, nas, verifier, replay)
     if connection.tapo_username is not None:
         plug_client = PlugClient(
             Credentials(connection.tapo_username, connection.tapo_password or "")
@@ -170,8 +172,9 @@ async def async_migrate_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
-    """Forget the stored NAS state, snapshot, counters and inbox work files."""
+    """Forget the stored NAS state, snapshot, counters, pushes and inbox work files."""
     await state_store(hass, entry.entry_id).async_remove()
+    await replay_store(hass, entry.entry_id).async_remove()
     await counter_store(hass, entry.entry_id).async_remove()
     await snapshot_store(hass, entry.entry_id).async_remove()
     await hass.async_add_executor_job(

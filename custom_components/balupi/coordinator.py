@@ -17,6 +17,7 @@ from .handshake import PushVerifier
 from .lifecycle import NasLifecycleCoordinator
 from .plug_flow import subentry_address
 from .plugs import PlugAuthError, PlugClient, PlugError, PlugReading
+from .replay import ReplayKeeper
 from .settings import ConnectionSettings, Options
 
 type BaluPiConfigEntry = ConfigEntry[BaluPiData]
@@ -31,6 +32,8 @@ class BaluPiData:
     nas: NasLifecycleCoordinator
     verifier: PushVerifier
     """Checks the NAS's signed pushes against this entry's secret."""
+    replay: ReplayKeeper
+    """Keeps what ``verifier`` accepted across restarts."""
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""
     rejected_by: set[str] = field(default_factory=set)

@@ -146,6 +146,30 @@ class PushVerifier:
         except (UnicodeDecodeError, ValueError) as err:
             raise PushRejectedError(400, "body is not JSON") from err
 
+    @property
+    def accepted(self) -> dict[str, int]:
+        """The signatures accepted (still within the window) and their timestamps."""
+        now = self._clock()
+        return {
+            given: stamp
+            for given, stamp in self._accepted.items()
+            if abs(now - stamp) <= self._window
+        }
+
+    def restore_accepted(self, accepted: Mapping[str, Any]) -> None:
+        """Remember signatures accepted before a restart; anything malformed is skipped."""
+        now = self._clock()
+        for given, stamp in accepted.items():
+            if (
+                len(self._accepted) < MAX_REMEMBERED
+                and isinstance(given, str)
+                and _SIGNATURE.fullmatch(given)
+                and isinstance(stamp, int)
+                and not isinstance(stamp, bool)
+                and abs(now - stamp) <= self._window
+            ):
+                self._accepted[given] = stamp
+
     def _remember(self, given: str, timestamp: int, now: float) -> None:
         """Accept each signature once while its timestamp could still pass."""
         for seen, stamp in list(self._accepted.items()):

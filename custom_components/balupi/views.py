@@ -103,6 +103,8 @@ async def handle_push(
         return web.json_response(
             {"acknowledged": False, "error": err.reason}, status=err.status
         )
+    # Kept before it takes effect: after a restart, it is still a replay.
+    await entry.runtime_data.replay.async_save()
     nas = entry.runtime_data.nas
     LOGGER.info("The NAS says: %s", push.value)
     if push is Push.GOING_OFFLINE:
