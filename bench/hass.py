@@ -17,13 +17,14 @@ from datetime import datetime
 import importlib
 import itertools
 from pathlib import Path
-import socket
 import sys
 import tempfile
 import time
 from typing import IO, Any, Protocol, cast
 
 import aiohttp
+
+from simulators.server import free_port
 
 from .common import ROOT, BenchError, progress, python_env
 from .farm import NAS_MAC, Farm
@@ -104,13 +105,6 @@ def _bootstrap() -> _Bootstrap:
     return cast("_Bootstrap", importlib.import_module("dev_bootstrap"))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class HomeAssistant:
     """One Home Assistant process in a temporary configuration folder."""
 
@@ -120,7 +114,7 @@ class HomeAssistant:
         """Prepare a configuration on a free loopback port; nothing runs yet."""
         self.config_dir = config_dir
         self.label = label
-        self.port = _free_port()
+        self.port = free_port(HOST)
         self.base = f"http://{HOST}:{self.port}"
         self.log = config_dir / "home-assistant.log"
         self.process: asyncio.subprocess.Process | None = None

@@ -57,6 +57,9 @@ POLL = 10
 """Seconds between two readings of a plug while measuring: the option's minimum."""
 DEFAULT_POLL = int(DEFAULT_OPTIONS[CONF_PLUG_POLL_INTERVAL])
 """Seconds between two readings of a plug by default: what the figures are for."""
+REQUESTS_PER_READ = 2
+"""SMART requests python-kasa sends per steady-state read of a plug (section plugs
+measures it as HTTP exchanges per read)."""
 WARM_UP = 40.0
 """Seconds between setting the options (the entry reloads) and the first reading."""
 REPORT_EVERY = 60.0
@@ -401,6 +404,13 @@ async def run(settings: Settings) -> list[Row]:
     kept = KEEP_DAYS * (states_day + sensors * SHORT_TERM_PER_DAY * per_statistic)
     events = ", ".join(f"{kind} {n}" for kind, n in last.events_by_type.most_common())
     polled = sum(count > 0 for count in window.requests)
+    reads = sum(window.requests) / PLUGS / REQUESTS_PER_READ
+    if reads < 0.9 * polls:
+        # The figures are extrapolated from POLL: they would be wrong.
+        raise BenchError(
+            f"recorder: the plugs were read about {reads:.0f} times each in "
+            f"{seconds:.0f} s, not every {POLL} s: the options did not apply"
+        )
     drawn = (
         f"these plugs drew {window.total_power / PLUGS:.0f} W on average, the NAS's 45"
         if window.total_power is not None
@@ -415,9 +425,10 @@ async def run(settings: Settings) -> list[Row]:
             "Recorded window",
             f"{seconds / 60:.1f} min, {PLUGS} plugs",
             f"Between the two readings of the database; {PLUGS} plugs (one powering "
-            f"the NAS) read every {POLL} s ({polls:.0f} polls each), their power and "
-            "voltage moving every second (bench.farm --vary); "
-            f"{polled} of {PLUGS} plugs answered requests meanwhile.",
+            f"the NAS) read every {POLL} s ({polls:.0f} polls each; the plugs "
+            f"served {reads:.1f} reads each), their power and voltage moving every "
+            f"second (bench.farm --vary); {polled} of {PLUGS} plugs answered "
+            "requests meanwhile.",
         ),
         Row(
             "New state rows (measured)",

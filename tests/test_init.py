@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 import logging
 
@@ -204,6 +205,32 @@ async def test_reconfigure_reloads_once(
     # One probe by the flow, one first refresh by the single reload.
     assert nas.health_requests == polled + 2
     assert loaded_entry.runtime_data.connection.pi_ip == "192.168.178.30"
+
+
+async def test_options_saved_while_setting_up_are_applied(
+    hass: HomeAssistant, nas: BaluHostSimulator, config_entry: MockConfigEntry
+) -> None:
+    """Options saved before setup listens for them (a script, right after adding a
+    plug) still reload the entry."""
+    await nas.set_mode(NasMode.SILENT)  # holds setup's first health check
+    config_entry.add_to_hass(hass)
+    setup = hass.async_create_task(
+        hass.config_entries.async_setup(config_entry.entry_id)
+    )
+    for _ in range(500):  # until the health check waits at the NAS (5 s at most)
+        if nas.health_requests:
+            break
+        await asyncio.sleep(0.01)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options={**config_entry.options, CONF_HEARTBEAT_INTERVAL: 60},
+    )
+    await nas.set_mode(NasMode.UP)
+    await setup
+    await hass.async_block_till_done()  # the reload it scheduled
+    assert config_entry.state is ConfigEntryState.LOADED
+    heartbeat = config_entry.runtime_data.nas
+    assert heartbeat.update_interval == timedelta(seconds=60)
 
 
 async def test_an_entry_of_the_first_version_gets_its_webhooks(

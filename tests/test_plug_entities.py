@@ -362,3 +362,16 @@ async def test_switching_with_a_rejected_account_asks_for_it(
     assert router.is_on is True
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_a_new_poll_interval_applies_to_every_plug(
+    hass: HomeAssistant, loaded_plug_entry: MockConfigEntry
+) -> None:
+    """Changed in the options, the plugs' interval is what they are polled at."""
+    result = await hass.config_entries.options.async_init(loaded_plug_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**loaded_plug_entry.options, "plug_poll_interval": 10}
+    )
+    await hass.async_block_till_done()
+    plugs = loaded_plug_entry.runtime_data.plugs.values()
+    assert [plug.update_interval for plug in plugs] == [timedelta(seconds=10)] * 3

@@ -139,6 +139,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     async_register_webhooks(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    if _outdated(entry):
+        # Changed while this setup ran, before the listener was there to see it
+        # (options saved right after adding a plug, say).
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     LOGGER.debug(
         "BaluPi set up for the NAS at %s with %d plugs, heartbeat every %s s",
         connection.nas_url,
@@ -190,9 +194,14 @@ async def _async_reload_on_update(
     Reconfiguring changes only the data and reloads the entry itself, so only a
     change of options or of the plug subentries needs a reload here.
     """
+    if _outdated(entry):
+        await hass.config_entries.async_reload(entry.entry_id)
+
+
+def _outdated(entry: BaluPiConfigEntry) -> bool:
+    """Whether the options or the plugs differ from what the entry runs with."""
     running = entry.runtime_data
     plugs = {subentry.subentry_id for subentry in plug_subentries(entry)}
-    if Options.from_options(entry.options) != running.options or plugs != set(
+    return Options.from_options(entry.options) != running.options or plugs != set(
         running.plugs
-    ):
-        await hass.config_entries.async_reload(entry.entry_id)
+    )
