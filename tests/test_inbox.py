@@ -696,6 +696,33 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+async def test_sftp_sends_nothing_once_the_session_is_gone(
+    inbox: Path, nas: Path, sshd: SshServer
+) -> None:
+    """The first request that finds the SFTP session gone ends the run: later ones
+    are refused at once, without being sent (nothing waits for a dead NAS)."""
+    async with await inbox_sftp.connect(
+        sshd.host, sshd.port, sshd.user, PRIVATE_KEY, sshd.host_key, 10
+    ) as conn:
+        sftp = await inbox_sftp.start_sftp(conn, 10)
+        run = inbox_sftp._SftpRun(conn, sftp, inbox, str(nas), 10)
+        root = os.fsencode(nas)
+        assert (await run._io(sftp.isdir, root)) is True
+        sftp.exit()
+        await sftp.wait_closed()
+        with pytest.raises(asyncssh.SFTPError):
+            await run._io(sftp.isdir, root)
+        sent: list[bytes] = []
+
+        async def isdir(path: bytes) -> bool:
+            sent.append(path)
+            return await sftp.isdir(path)
+
+        with pytest.raises(asyncssh.SFTPConnectionLost):
+            await run._io(isdir, root)
+        assert sent == []
+
+
 def test_sftp_reasons() -> None:
     assert inbox_sftp._reason(asyncssh.SFTPPermissionDenied("x")) == (
         "permission denied on the NAS"
