@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.balupi.detection import Evidence, ask_health_endpoint, judge
+from custom_components.balupi.detection import (
+    Cause,
+    Evidence,
+    ask_health_endpoint,
+    judge,
+)
 from custom_components.balupi.energy import NasPower
 from custom_components.balupi.nas_state import NasState
 
@@ -50,6 +55,21 @@ def test_dual_detection_table(
     verdict = judge(state, Evidence(http_ok, failures, power), failure_threshold=3)
     assert verdict.state is expected
     assert verdict.reason
+    # A change always comes with its code; staying put has none.
+    assert (verdict.cause is None) is (expected is None)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "cause"),
+    [
+        (Evidence(True, 0, OFF), Cause.HEALTH_ANSWERED),
+        (Evidence(False, 1, OFF), Cause.NO_POWER),
+        (Evidence(None, 0, STANDBY), Cause.ASLEEP),
+        (Evidence(False, 3, None), Cause.NO_ANSWER),
+    ],
+)
+def test_causes_for_automations(evidence: Evidence, cause: Cause) -> None:
+    assert judge(S.ONLINE, evidence, failure_threshold=3).cause is cause
 
 
 def test_reasons_say_why() -> None:

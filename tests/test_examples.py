@@ -371,7 +371,12 @@ async def test_offline_blueprint_filters_events(
     await use_blueprint(OFFLINE, {"notify_actions": NOTIFY, "balupi_entry": chosen})
     hass.bus.async_fire(
         EVENT_NAS_STATE_CHANGED,
-        {**event, "new_state": "offline", "reason": "the NAS plug reads no power"},
+        {
+            **event,
+            "new_state": "offline",
+            "reason": "the NAS plug reads no power",
+            "cause": "no_power",
+        },
     )
     await hass.async_block_till_done()
     assert len(notified) == (1 if expected else 0)
@@ -389,6 +394,7 @@ async def test_offline_blueprint_default_is_a_persistent_notification(
             "old_state": "online",
             "new_state": "offline",
             "reason": "the NAS plug reads no power",
+            "cause": "no_power",
         },
     )
     await hass.async_block_till_done()

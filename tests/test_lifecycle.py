@@ -132,6 +132,7 @@ async def test_first_heartbeat_brings_the_nas_online(
             "old_state": "unknown",
             "new_state": "online",
             "reason": "the health endpoint answered",
+            "cause": "health_answered",
         }
     ]
 

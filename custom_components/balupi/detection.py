@@ -16,6 +16,7 @@ NAS plug's power can. This module holds the table that combines both:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .energy import NasPower
 from .nas_state import NasState
@@ -33,6 +34,19 @@ class Evidence:
     """The NAS plug's verdict; None without a NAS plug or a reading."""
 
 
+class Cause(StrEnum):
+    """Why the state changed, for automations (``cause`` in the state event)."""
+
+    HEALTH_ANSWERED = "health_answered"
+    STARTUP_PUSH = "startup_push"
+    WAKE_REQUESTED = "wake_requested"
+    SHUTDOWN_PUSH = "shutdown_push"
+    NO_POWER = "no_power"
+    ASLEEP = "asleep"
+    NO_ANSWER = "no_answer"
+    BOOT_TIMEOUT = "boot_timeout"
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """Where the evidence says the NAS is, and why."""
@@ -40,18 +54,25 @@ class Verdict:
     state: NasState | None
     """The state to move to; None to stay where it is."""
     reason: str
+    """Why, in words (logged, and ``reason`` in the state event)."""
+    cause: Cause | None = None
+    """Why, as a code; None when the state stays."""
 
 
 def judge(state: NasState, evidence: Evidence, *, failure_threshold: int) -> Verdict:  # noqa: PLR0911 (one return per table row)
     """Apply the dual-detection table to the current state and new evidence."""
     if evidence.http_ok:
-        return Verdict(NasState.ONLINE, "the health endpoint answered")
+        return Verdict(
+            NasState.ONLINE, "the health endpoint answered", Cause.HEALTH_ANSWERED
+        )
     if evidence.power is NasPower.OFF:
-        return Verdict(NasState.OFFLINE, "the NAS plug reads no power")
+        return Verdict(NasState.OFFLINE, "the NAS plug reads no power", Cause.NO_POWER)
     if evidence.power is NasPower.STANDBY and state is not NasState.BOOTING:
         # While booting, the plug reads standby power until the disks spin up; the
         # boot timeout decides then, not one early reading.
-        return Verdict(NasState.OFFLINE, "the NAS plug reads standby power: asleep")
+        return Verdict(
+            NasState.OFFLINE, "the NAS plug reads standby power: asleep", Cause.ASLEEP
+        )
     if evidence.failures < failure_threshold:
         return Verdict(None, f"{evidence.failures} failed health checks so far")
     if evidence.power is NasPower.ACTIVE:
@@ -65,6 +86,7 @@ def judge(state: NasState, evidence: Evidence, *, failure_threshold: int) -> Ver
     return Verdict(
         NasState.OFFLINE,
         f"no answer from the health endpoint {evidence.failures} times",
+        Cause.NO_ANSWER,
     )
 
 

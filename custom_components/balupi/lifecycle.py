@@ -29,7 +29,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, HEALTH_TIMEOUT, LOGGER
-from .detection import Evidence, Verdict, ask_health_endpoint, judge
+from .detection import Cause, Evidence, Verdict, ask_health_endpoint, judge
 from .dns import DnsStatus, DnsSwitcher, DnsTarget
 from .energy import NasPower, classify_nas_power
 from .flush import InboxFlusher, InboxStatus
@@ -222,7 +222,9 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             failure_threshold=self._options.heartbeat_failures,
         )
         if verdict.state is None and self._boot_took_too_long():
-            verdict = Verdict(NasState.OFFLINE, "the boot timeout passed")
+            verdict = Verdict(
+                NasState.OFFLINE, "the boot timeout passed", Cause.BOOT_TIMEOUT
+            )
             self._raise_boot_timeout_issue()
         await self._apply(verdict)
         if self.dns is not None:
@@ -319,9 +321,9 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         async with self._moving:
             transition = self.machine.go(verdict.state, verdict.reason)
             if transition is not None:
-                await self._transitioned(transition)
+                await self._transitioned(transition, verdict.cause)
 
-    async def _transitioned(self, transition: Transition) -> None:
+    async def _transitioned(self, transition: Transition, cause: Cause | None) -> None:
         LOGGER.info(
             "NAS %s → %s: %s", transition.old, transition.new, transition.reason
         )
@@ -344,6 +346,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             "old_state": transition.old.value,
             "new_state": transition.new.value,
             "reason": transition.reason,
+            "cause": cause.value if cause is not None else None,
         }
         self.hass.bus.async_fire(EVENT_NAS_STATE_CHANGED, event)
 
@@ -399,7 +402,9 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
                 translation_key=refusal,
                 translation_placeholders={"state": state.value},
             )
-        await self._apply(Verdict(NasState.BOOTING, "Wake-on-LAN requested"))
+        await self._apply(
+            Verdict(NasState.BOOTING, "Wake-on-LAN requested", Cause.WAKE_REQUESTED)
+        )
         self.async_set_updated_data(self.status)
 
     async def _send_wake_on_lan(self) -> None:
@@ -468,9 +473,17 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         # From online through shutting down; from booting or unknown straight on.
         if self.machine.state is NasState.ONLINE:
             await self._apply(
-                Verdict(NasState.SHUTTING_DOWN, "the NAS is shutting down")
+                Verdict(
+                    NasState.SHUTTING_DOWN,
+                    "the NAS is shutting down",
+                    Cause.SHUTDOWN_PUSH,
+                )
             )
-        await self._apply(Verdict(NasState.OFFLINE, "the NAS stopped its services"))
+        await self._apply(
+            Verdict(
+                NasState.OFFLINE, "the NAS stopped its services", Cause.SHUTDOWN_PUSH
+            )
+        )
         if self.dns is not None:
             await self.dns.async_ensure(DnsTarget.PI)
         self.async_publish()
@@ -511,7 +524,9 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
 
     async def _came_online(self) -> None:
         self._pushed()
-        await self._apply(Verdict(NasState.ONLINE, "the NAS started its services"))
+        await self._apply(
+            Verdict(NasState.ONLINE, "the NAS started its services", Cause.STARTUP_PUSH)
+        )
         if self.dns is not None:
             await self.dns.async_ensure(DnsTarget.NAS)
         self.async_publish()
