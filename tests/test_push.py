@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.util.file import WriteError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -281,6 +282,31 @@ async def test_a_push_replayed_after_a_restart_is_refused(
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_a_push_acts_even_when_its_signature_cannot_be_stored(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A full SD card (simulated: the tests' storage is in memory) loses no push."""
+
+    async def full_disk(data: object) -> None:
+        raise WriteError("No space left on device")
+
+    store = loaded_entry.runtime_data.replay._store
+    monkeypatch.setattr(store, "async_save", full_disk)
+    client = await hass_client_no_auth()
+    headers, body = _request(make_snapshot())
+    response = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert response.status == 200
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "offline"
+    assert "Could not store the accepted push's signature" in caplog.text
+    again = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert again.status == 401  # refused still, from memory
 
 
 async def test_a_push_signed_for_another_path_is_refused(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 from .handshake import PushVerifier
 
 STORAGE_VERSION = 1
@@ -39,5 +40,12 @@ class ReplayKeeper:
             self._verifier.restore_accepted(stored)
 
     async def async_save(self) -> None:
-        """Save what the verifier has accepted (within the window)."""
-        await self._store.async_save(self._verifier.accepted)
+        """Save what the verifier has accepted (within the window).
+
+        A storage that cannot be written (a full SD card) does not hold up the push:
+        the signature is still refused again until Home Assistant restarts.
+        """
+        try:
+            await self._store.async_save(self._verifier.accepted)
+        except (HomeAssistantError, OSError) as err:
+            LOGGER.warning("Could not store the accepted push's signature: %s", err)
