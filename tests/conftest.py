@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -44,9 +45,11 @@ from custom_components.balupi.const import (
     DOMAIN,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.inbox import generate_key_pair
 from custom_components.balupi.plugs import PlugAddress
 from simulators.baluhost import BaluHostSimulator
 from simulators.pihole import PiholeSimulator
+from simulators.sshd import SshServer
 from simulators.tapo import TapoPlugSimulator
 
 NAS_MAC = "aa:bb:cc:00:11:22"
@@ -54,6 +57,10 @@ PI_IP = "192.168.178.20"
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret-42"
 WEBHOOK_GOING_OFFLINE = "balupi-test-going-offline"
 WEBHOOK_COMING_ONLINE = "balupi-test-coming-online"
+
+
+SSH_PRIVATE_KEY, SSH_PUBLIC_KEY = generate_key_pair()
+"""BaluPi's SSH key in the tests: ``sshd`` lets it in."""
 
 
 @pytest.fixture(autouse=True)
@@ -326,3 +333,28 @@ async def peer(socket_enabled: None) -> AsyncIterator[Serve]:
     yield serve
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def sshd(tmp_path: Path, socket_enabled: None) -> AsyncIterator[SshServer]:
+    """A real sshd on loopback (the NAS's end of the inbox) that lets SSH_PUBLIC_KEY in.
+
+    Started before any clock freezes: ``SshServer.start`` waits on the loop's clock.
+    """
+    server = SshServer(tmp_path / "sshd")
+    server.authorize(SSH_PUBLIC_KEY)
+    await server.start()
+    yield server
+    server.stop()
+
+
+async def read_nas_plug(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Read the NAS plug now and let its reading move the NAS state.
+
+    For a NAS that just fell silent: a health check sent to it first would wait for
+    its 5 s timeout, which a frozen clock never reaches.
+    """
+    nas_plug = entry.runtime_data.nas_plug
+    assert nas_plug is not None
+    await nas_plug.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -63,7 +63,7 @@ from simulators.pihole import PiholeSimulator
 from simulators.snapshot import make_snapshot
 from simulators.tapo import TapoPlugSimulator
 
-from .conftest import NAS_MAC, PIHOLE_PASSWORD, SECRET, entry_data, tick
+from .conftest import NAS_MAC, PIHOLE_PASSWORD, SECRET, entry_data, read_nas_plug, tick
 
 REPO = Path(__file__).resolve().parent.parent
 BLUEPRINT_FOLDER = REPO / "blueprints" / "automation" / "balupi"
@@ -316,8 +316,6 @@ async def test_sleep_is_reported_only_when_asked(
 ) -> None:
     """With a NAS plug: soft sleep (standby power) and a power cut."""
     nas.plug = plugs[0]
-    nas_plug = loaded_plug_entry.runtime_data.nas_plug
-    assert nas_plug is not None
     notified = async_mock_service(hass, "notify", "test")
     await use_blueprint(
         OFFLINE,
@@ -326,8 +324,7 @@ async def test_sleep_is_reported_only_when_asked(
     assert hass.states.get(NAS_STATE).state == "online"
 
     await nas.sleep()
-    await nas_plug.async_refresh()
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await read_nas_plug(hass, loaded_plug_entry)
     assert hass.states.get(NAS_STATE).state == "offline"
     assert len(notified) == (1 if include_sleep else 0)
 
@@ -339,8 +336,7 @@ async def test_sleep_is_reported_only_when_asked(
     assert hass.states.get(NAS_STATE).state == "online"
 
     await nas.shut_down()
-    await nas_plug.async_refresh()
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await read_nas_plug(hass, loaded_plug_entry)
     assert hass.states.get(NAS_STATE).state == "offline"
     assert len(notified) == (2 if include_sleep else 1)
     assert notified[-1].data["message"] == (

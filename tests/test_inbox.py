@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 import hashlib
 import os
@@ -40,7 +40,9 @@ from custom_components.balupi.inbox_base import (
 )
 from simulators.sshd import SshServer, sshd_available
 
-PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
+from .conftest import SSH_PRIVATE_KEY, SSH_PUBLIC_KEY
+
+PRIVATE_KEY, PUBLIC_KEY = SSH_PRIVATE_KEY, SSH_PUBLIC_KEY  # the conftest sshd's
 OTHER_PRIVATE_KEY, OTHER_PUBLIC_KEY = generate_key_pair("someone else")
 MB = 1024 * 1024
 ODD_NAMES = (
@@ -74,16 +76,6 @@ pytestmark = pytest.mark.skipif(
 def transport(request: pytest.FixtureRequest) -> str:
     transport: str = request.param
     return transport
-
-
-@pytest.fixture
-async def sshd(tmp_path: Path, socket_enabled: None) -> AsyncIterator[SshServer]:
-    """A real sshd on loopback that lets PUBLIC_KEY in."""
-    server = SshServer(tmp_path / "sshd")
-    server.authorize(PUBLIC_KEY)
-    await server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

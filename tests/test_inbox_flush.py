@@ -5,7 +5,6 @@ Against a real sshd on loopback, as the NAS end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,6 @@ def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(inbox, "rsync_available", lambda: False)
     name: str = request.param
     return name
-
-
-@pytest.fixture
-async def sshd(tmp_path: Path, socket_enabled: None) -> AsyncIterator[SshServer]:
-    server = SshServer(tmp_path / "sshd")
-    await server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

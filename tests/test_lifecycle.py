@@ -36,7 +36,7 @@ from simulators.nas_push import NasPushClient
 from simulators.snapshot import make_snapshot
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import SECRET, tick
+from .conftest import SECRET, read_nas_plug, tick
 
 STATE = "sensor.baluhost_nas_state"
 SINCE = "sensor.baluhost_nas_state_since"
@@ -161,12 +161,7 @@ async def test_a_sleeping_nas_is_not_polled(
 ) -> None:
     entry = await set_up(hass, plug_entry, wol_port)
     await nas.sleep()
-    # The plug reading comes first here: a health check sent to a NAS that has just
-    # fallen asleep waits for its 5 s timeout, which a frozen clock never reaches.
-    nas_plug = entry.runtime_data.nas_plug
-    assert nas_plug is not None
-    await nas_plug.async_refresh()
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await read_nas_plug(hass, entry)  # before any health check (see there)
     assert state(hass) == "offline"
     assert state(hass, POWER_STATE) == "standby"
     asked = nas.health_requests
@@ -322,10 +317,7 @@ async def test_a_restart_does_not_wake_a_sleeping_nas(
     """Home Assistant restarts while the NAS sleeps: no health check wakes it."""
     entry = await set_up(hass, plug_entry, wol_port)
     await nas.sleep()
-    nas_plug = entry.runtime_data.nas_plug
-    assert nas_plug is not None
-    await nas_plug.async_refresh()  # the plug's reading first (see above)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await read_nas_plug(hass, entry)
     assert state(hass) == "offline"
     key = f"{DOMAIN}.{entry.entry_id}.nas_state"
     assert hass_storage[key]["data"]["power"] == "standby"

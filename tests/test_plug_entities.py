@@ -224,6 +224,20 @@ async def test_rejected_account_starts_reauth_and_names_the_tapo_switch(
     assert float(value(hass, "sensor.nas_plug_power")) == pytest.approx(45.0)
 
 
+async def set_up_at_noon(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    nas_plug: TapoPlugSimulator,
+) -> None:
+    """Set the entry up at noon UTC, the NAS plug's clock following the frozen one."""
+    nas_plug.wall_clock = lambda: dt_util.utcnow().timestamp()
+    freezer.move_to("2026-11-26 12:00:00+00:00")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
 async def test_mid_day_zero_is_held_and_the_plugs_midnight_resets(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -232,11 +246,7 @@ async def test_mid_day_zero_is_held_and_the_plugs_midnight_resets(
 ) -> None:
     """A plug that comes back with 0 mid-day must not fake a reset in the statistics."""
     nas = plugs[0]
-    nas.wall_clock = lambda: dt_util.utcnow().timestamp()
-    freezer.move_to("2026-11-26 12:00:00+00:00")
-    plug_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(plug_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up_at_noon(hass, freezer, plug_entry, nas)
     assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
 
     nas.energy_today_wh = 0
@@ -271,11 +281,7 @@ async def test_a_restart_keeps_the_counters_a_rebooted_plug_zeroes(
 ) -> None:
     """A power blip restarts Home Assistant and the plug: its first 0 Wh is held."""
     nas = plugs[0]
-    nas.wall_clock = lambda: dt_util.utcnow().timestamp()
-    freezer.move_to("2026-11-26 12:00:00+00:00")
-    plug_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(plug_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up_at_noon(hass, freezer, plug_entry, nas)
     assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.32)
 
     kept = nas.energy_today_wh, nas.energy_month_wh
@@ -325,8 +331,6 @@ async def test_counters_saved_before_a_power_cut_hold_a_zero(
 ) -> None:
     """Home Assistant comes back from a power cut; the plug's counter reads 0."""
     nas = plugs[0]
-    nas.wall_clock = lambda: dt_util.utcnow().timestamp()
-    freezer.move_to("2026-11-26 12:00:00+00:00")
     nas.energy_today_wh = 0
     hass_storage[f"{DOMAIN}.{plug_entry.entry_id}.energy_counters"] = {
         "version": 1,
@@ -339,9 +343,7 @@ async def test_counters_saved_before_a_power_cut_hold_a_zero(
             "a removed plug": {"today": {"value": 1.0, "period": "2026-11-26"}},
         },
     }
-    plug_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(plug_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up_at_noon(hass, freezer, plug_entry, nas)
     assert float(value(hass, "sensor.nas_plug_energy_today")) == pytest.approx(0.31)
     assert float(value(hass, "sensor.nas_plug_energy_this_month")) == pytest.approx(9.1)
 

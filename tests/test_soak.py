@@ -26,7 +26,7 @@ plug that rebooted too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
@@ -70,7 +70,6 @@ from custom_components.balupi.const import (
     DOMAIN,
 )
 from custom_components.balupi.dns import DnsSwitcher
-from custom_components.balupi.inbox import generate_key_pair
 from custom_components.balupi.inbox_base import TEMP_NAME, FlushResult
 from custom_components.balupi.lifecycle import EVENT_NAS_STATE_CHANGED
 from custom_components.balupi.nas_state import ALLOWED, NasState
@@ -86,6 +85,8 @@ from .conftest import (
     PI_IP,
     PIHOLE_PASSWORD,
     SECRET,
+    SSH_PRIVATE_KEY,
+    SSH_PUBLIC_KEY,
     TAPO_PASSWORD,
     TAPO_USERNAME,
     entry_data,
@@ -98,7 +99,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 LOGGER = logging.getLogger(__name__)
-PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
+PRIVATE_KEY, PUBLIC_KEY = SSH_PRIVATE_KEY, SSH_PUBLIC_KEY  # the conftest sshd's
 SEED = 20261130
 START = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 """06:00 on the plugs' clock (Europe/Berlin, UTC+1 in November)."""
@@ -751,16 +752,6 @@ class Day:
         assert {
             (relative, sha256(path.read_bytes())) for relative, path in on_nas.items()
         } == set(self.dropped.items())  # read again, not from the cache
-
-
-@pytest.fixture
-async def sshd(tmp_path: Path, socket_enabled: None) -> AsyncIterator[SshServer]:
-    """The NAS's SSH server, started before the clock freezes."""
-    server = SshServer(tmp_path / "sshd")
-    server.authorize(PUBLIC_KEY)
-    await server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
