@@ -29,6 +29,7 @@ import time
 
 from custom_components.balupi.inbox import (
     InboxError,
+    SettleWatch,
     SshTarget,
     flush_inbox,
     generate_key_pair,
@@ -147,8 +148,13 @@ async def _transport(setup: _Setup, transport: str) -> None:
         str(setup.nas),
     )
     try:
+        # Everything counts as settled: the benchmark times the transfer.
         result = await flush_inbox(
-            setup.inbox, target, transport=transport, workdir=setup.workdir
+            setup.inbox,
+            target,
+            watch=SettleWatch(0),
+            transport=transport,
+            workdir=setup.workdir,
         )
     except InboxError as err:
         raise BenchError(f"{transport}: {err}") from err

@@ -38,6 +38,9 @@ TAPO_PASSWORD = "tapo-secret"  # noqa: S105
 # Entered as the handshake secret, so the checks can sign pushes like the NAS does.
 DEV_SECRET = "balupi-development-handshake-secret-0123456789"  # noqa: S105
 CHECK_FILE_TEXT = "Dropped into the Pi's inbox by scripts/develop --check.\n"
+DEV_SETTLE_TIME = 5
+"""The inbox settle time in the demo (the default is 60 s): files dropped into the
+demo inbox reach the simulated NAS a few seconds after the next heartbeat."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +361,50 @@ async def add_balupi(
     return f"added and loaded with {len(plugs)} plugs"
 
 
+async def set_options(
+    session: aiohttp.ClientSession, base: str, token: str, changes: dict[str, Any]
+) -> str:
+    """Walk BaluPi's options flow over REST, changing ``changes``; return what it did.
+
+    Every other option keeps the value the form suggests (the current one). The
+    entry reloads with the new options; this returns once it is loaded again.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(
+        f"{base}/api/config/config_entries/entry", headers=headers
+    ) as response:
+        entries = await _json(response, "config entries")
+    entry_id = next(e["entry_id"] for e in entries if e["domain"] == "balupi")
+    flow_url = f"{base}/api/config/config_entries/options/flow"
+    step = await _post(
+        session, flow_url, token, {"handler": entry_id}, "start BaluPi options flow"
+    )
+    step = _step_of(step, "init")
+    answer = {
+        field["name"]: (field.get("description") or {}).get("suggested_value")
+        for field in step["data_schema"]
+    }
+    answer = {name: value for name, value in answer.items() if value is not None}
+    answer.update(changes)
+    done = await _post(
+        session, f"{flow_url}/{step['flow_id']}", token, answer, "BaluPi options"
+    )
+    if done.get("type") != "create_entry":
+        raise BootstrapError(f"BaluPi's options flow ended with {done}")
+    deadline = time.monotonic() + 60
+    while True:
+        async with session.get(
+            f"{base}/api/config/config_entries/entry", headers=headers
+        ) as response:
+            entries = await _json(response, "config entries")
+        state = next(e["state"] for e in entries if e["entry_id"] == entry_id)
+        if state == "loaded":
+            return f"options changed ({changes}), entry reloaded"
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"the BaluPi entry is {state} after its options")
+        await asyncio.sleep(0.5)
+
+
 async def summary(
     session: aiohttp.ClientSession, base: str, token: str, expect_plugs: bool
 ) -> str:
@@ -454,13 +501,14 @@ async def check(
         )
     done.append(f"Pi-hole holds one {hostname} record: {ours[0]!r} (all: {hosts})")
 
-    expected_files = 0
-    check_file: Path | None = None
     if settings.inbox is not None:
         files = await wait_for_state(session, base, token, "sensor.balupi_inbox_files")
         done.append(f"sensor.balupi_inbox_files={files}")
-        # The balupi.flush_inbox action joins a flush that runs (the one the NAS's
-        # startup began) and returns when it is done: none can miss the file below.
+        # A name of its own each run: the NAS side never replaces a different file.
+        check_file = settings.inbox.folder / f"develop-check-{int(time.time())}.txt"
+        check_file.write_text(CHECK_FILE_TEXT)
+        # The action looks at the inbox: the new file has not settled yet, so it
+        # waits; once it has, it goes to the (online) NAS by itself.
         flushed = await _post(
             session,
             f"{base}/api/services/balupi/flush_inbox?return_response",
@@ -468,35 +516,34 @@ async def check(
             {},
             "balupi.flush_inbox",
         )
+        response = flushed.get("service_response", flushed)
+        if response.get("files_waiting") != 1:
+            raise BootstrapError(f"the new file should wait to settle: {response}")
+        done.append(f"balupi.flush_inbox action, file just dropped: {response}")
+        arrived = settings.inbox.nas_path / check_file.name
+        deadline = time.monotonic() + DEV_SETTLE_TIME + 30
+        while not (arrived.is_file() and not check_file.exists()):
+            if time.monotonic() > deadline:
+                raise BootstrapError(f"{check_file.name} did not move by itself")
+            await asyncio.sleep(0.5)
+        if arrived.read_text() != CHECK_FILE_TEXT:
+            raise BootstrapError(f"{arrived} is not what was dropped")
+        arrived.unlink()  # checked; keep the demo NAS inbox tidy
         done.append(
-            f"balupi.flush_inbox action: {flushed.get('service_response', flushed)}"
+            f"{check_file.name} settled and moved by itself from {check_file.parent} "
+            f"to {arrived}"
         )
-        # A name of its own each run: the NAS side never replaces a different file.
-        check_file = settings.inbox.folder / f"develop-check-{int(time.time())}.txt"
-        check_file.write_text(CHECK_FILE_TEXT)
-        expected_files = 1
 
     push = await NasPushClient(session, base, settings.secret).coming_online()
     body = push.body or {}
     if not push.ok or body.get("acknowledged") is not True:
         raise BootstrapError(f"the nas-coming-online push failed: {push}")
-    if body.get("files_transferred") != expected_files:
-        raise BootstrapError(
-            f"nas-coming-online: expected files_transferred={expected_files}, "
-            f"got {body}"
-        )
+    if body.get("files_transferred") != 0:
+        raise BootstrapError(f"nas-coming-online: nothing was left to send: {body}")
     if body.get("dns_switched") is not True:
         raise BootstrapError(f"nas-coming-online: DNS not on the NAS: {body}")
     done.append(f"signed nas-coming-online push (as the NAS sends it): {body}")
 
-    if settings.inbox is not None and check_file is not None:
-        arrived = settings.inbox.nas_path / check_file.name
-        if not arrived.is_file() or arrived.read_text() != CHECK_FILE_TEXT:
-            raise BootstrapError(f"{check_file.name} did not arrive at {arrived}")
-        if check_file.exists():
-            raise BootstrapError(f"{check_file} is still in the Pi's inbox")
-        arrived.unlink()  # checked; keep the demo NAS inbox tidy
-        done.append(f"{check_file.name} moved from {check_file.parent} to {arrived}")
     return done
 
 
@@ -616,11 +663,15 @@ async def run(
         else:
             token = await onboard(session, args.base, args.username, args.password)
         balupi = await add_balupi(session, args.base, token, settings)
+        options = await set_options(
+            session, args.base, token, {"inbox_settle_time": DEV_SETTLE_TIME}
+        )
         states = await summary(session, args.base, token, bool(args.plug))
         checks = await check(session, args.base, token, settings) if args.check else []
     print(f"Home Assistant: {args.base}")
     print(f"Login:          {args.username} / {args.password}")
     print(f"BaluPi:         {balupi}, NAS simulator at {args.nas_url}")
+    print(f"Options:        {options}")
     print(f"Handshake:      secret {settings.secret}")
     print(
         f"Pi-hole:        {settings.pihole_url} (password {settings.pihole_password}), "

@@ -5,6 +5,8 @@ Against a real sshd on loopback, as the NAS end.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.balupi import flush, inbox, lifecycle
 from custom_components.balupi.const import (
     CONF_INBOX_FOLDER,
+    CONF_INBOX_SETTLE_TIME,
     CONF_NAS_INBOX_PATH,
     CONF_SSH_HOST_KEY,
     CONF_SSH_PORT,
@@ -33,6 +36,7 @@ from simulators.nas_push import NasPushClient
 from simulators.sshd import SshServer, sshd_available
 
 from .conftest import NAS_MAC, PI_IP, SECRET, entry_data
+from .test_inbox import finals, wait_for_temp
 
 PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
 
@@ -81,13 +85,20 @@ def inbox_entry(
             CONF_SSH_PUBLIC_KEY: PUBLIC_KEY,
             CONF_SSH_HOST_KEY: sshd.host_key,
         },
-        options=dict(DEFAULT_OPTIONS),
+        # Files count as settled as soon as they are seen: the settle time has
+        # tests of its own (test_inbox_settle.py).
+        options={**DEFAULT_OPTIONS, CONF_INBOX_SETTLE_TIME: 0},
         minor_version=2,
     )
 
 
-async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+async def set_up(
+    hass: HomeAssistant, entry: MockConfigEntry, *, settle_time: int = 0
+) -> MockConfigEntry:
     entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_INBOX_SETTLE_TIME: settle_time}
+    )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     return entry
@@ -98,6 +109,10 @@ def fill(folder: Path, count: int, size: int = 1000) -> dict[str, bytes]:
     for name, content in files.items():
         (folder / name).write_bytes(content)
     return files
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def is_folder(path: Path) -> bool:
@@ -351,7 +366,7 @@ async def test_an_unreadable_inbox_leaves_the_nas_alone(
     await set_up(hass, inbox_entry)
     real_scan = flush.scan_inbox
 
-    def unreadable(folder: Path) -> inbox.InboxContent:
+    def unreadable(folder: Path, watch: inbox.SettleWatch) -> inbox.InboxScan:
         raise inbox.InboxError("inbox folder unreadable: Permission denied")
 
     monkeypatch.setattr(flush, "scan_inbox", unreadable)
@@ -401,3 +416,134 @@ async def test_removing_the_entry_removes_its_work_files(
     assert await hass.config_entries.async_remove(inbox_entry.entry_id)
     await hass.async_block_till_done()
     assert not is_folder(workdir)
+
+
+# -- Settled files go by themselves; a flush never blocks the next -----------------------
+
+
+async def test_settled_files_go_while_the_nas_is_online(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    transport: str,
+) -> None:
+    """No push, no action: a file dropped while the NAS is online reaches it."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry, settle_time=1)
+    files = fill(pi, 2)
+    await inbox_entry.runtime_data.nas.async_refresh()  # a heartbeat sees them
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert contents(nas_dir) == {}  # not settled yet
+    assert hass.states.get(INBOX_FILES).state == "2"
+    # Looked at again the moment they have settled, without another heartbeat.
+    await asyncio.sleep(2)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert contents(nas_dir) == files
+    assert contents(pi) == {}
+    assert hass.states.get(INBOX_FILES).state == "0"
+
+
+async def test_nothing_goes_to_a_nas_that_is_not_online(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    client = await hass_client_no_auth()
+    push = NasPushClient(client.session, str(client.make_url("")), SECRET)
+    assert (await push.going_offline({"version": 1})).ok
+    await nas.stop()  # its API is gone; its SSH still answers
+    await hass.async_block_till_done(wait_background_tasks=True)
+    files = fill(pi, 3)
+    for _ in range(2):
+        await inbox_entry.runtime_data.nas.async_refresh()
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("sensor.baluhost_nas_state").state == "offline"
+    assert contents(nas_dir) == {}
+    await nas.start()
+    assert (await push.coming_online()).ok
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert contents(nas_dir) == files
+
+
+async def test_a_stuck_flush_does_not_block_the_next(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+) -> None:
+    """A flush that overran its deadline is replaced, not joined forever."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    monkeypatch.setattr(flush, "FLUSH_BUDGET", 3)
+    monkeypatch.setattr(flush, "MIN_RATE", 10**12)
+    files = fill(pi, 3, 16 * 1024 * 1024)
+    flusher = inbox_entry.runtime_data.nas.inbox
+    assert flusher is not None
+    stuck = flusher.start()
+    started = asyncio.get_running_loop().time()
+    await wait_for_temp(nas_dir)
+    sshd.pause()  # the NAS end of this connection stops answering
+    try:
+        assert flusher.start() is stuck  # within its deadline: joined
+        await asyncio.sleep(started + 3.2 - asyncio.get_running_loop().time())
+        fresh = flusher.start()
+        assert fresh is not stuck
+        result = await asyncio.wait_for(fresh, 60)
+    finally:
+        sshd.resume()
+    await asyncio.wait({stuck}, timeout=10)
+    assert stuck.cancelled()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # (The stuck upload's temp file stays on the NAS until a later flush finds it
+    # a minute old.)
+    assert finals(nas_dir) == {name: digest(data) for name, data in files.items()}
+    assert contents(pi) == {}
+    assert result.failures == ()
+
+
+async def test_unloading_stops_the_flush_and_loses_nothing(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    transport: str,
+) -> None:
+    """A reload mid-flush cancels it; every file is whole in the inbox or on the NAS."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    files = fill(pi, 6, 8 * 1024 * 1024)
+    flusher = inbox_entry.runtime_data.nas.inbox
+    assert flusher is not None
+    running = flusher.start()
+    await wait_for_temp(nas_dir)
+    assert await hass.config_entries.async_unload(inbox_entry.entry_id)
+    assert running.done()
+    left, sent = (
+        contents(pi),
+        {name: data for name, data in contents(nas_dir).items() if name in files},
+    )
+    assert left.keys() | sent.keys() == files.keys()
+    for name, data in (left | sent).items():
+        assert data == files[name]
+    # Nothing hidden is left behind, here or (for longer than a flush) on the NAS.
+    assert sorted(path.name for path in pi.iterdir()) == sorted(left)
+
+
+async def test_a_file_that_stays_is_logged_once(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    fill(pi, 1)
+    (nas_dir / "scan 000.pdf").write_bytes(b"the NAS's own file")
+    for _ in range(3):
+        await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
+    assert caplog.text.count("Inbox file scan 000.pdf stays on the Pi") == 1

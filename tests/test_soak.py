@@ -53,6 +53,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.balupi import flush, inbox
 from custom_components.balupi.const import (
     CONF_INBOX_FOLDER,
+    CONF_INBOX_SETTLE_TIME,
     CONF_NAS_INBOX_PATH,
     CONF_NAS_PLUG,
     CONF_PIHOLE_PASSWORD,
@@ -70,7 +71,8 @@ from custom_components.balupi.const import (
     DOMAIN,
 )
 from custom_components.balupi.dns import DnsSwitcher
-from custom_components.balupi.inbox_base import TEMP_NAME, FlushResult
+from custom_components.balupi.inbox_base import FlushResult
+from custom_components.balupi.inbox_local import TEMP_NAME
 from custom_components.balupi.lifecycle import EVENT_NAS_STATE_CHANGED
 from custom_components.balupi.nas_state import ALLOWED, NasState
 from simulators.baluhost import ACTIVE_W, STANDBY_W, BaluHostSimulator, NasMode
@@ -174,14 +176,22 @@ def sha256(data: bytes) -> str:
 
 
 def walk(folder: Path) -> dict[str, Path]:
-    """Regular files below ``folder``, by ``/``-separated relative path."""
+    """Regular files below ``folder``, by ``/``-separated relative path.
+
+    A file a flush has taken (in its hidden ``.balupi-….claimed`` folder) is still
+    the inbox's file of that name.
+    """
     found: dict[str, Path] = {}
     for directory, _dirs, files in os.walk(folder):
         for name in files:
             path = Path(directory, name)
             if path.is_file() and not path.is_symlink():
-                found[path.relative_to(folder).as_posix()] = path
+                relative = path.relative_to(folder).as_posix()
+                found[CLAIMED.sub("", relative)] = path
     return found
+
+
+CLAIMED = re.compile(r"(^|(?<=/))\.balupi-[0-9a-f]{16}\.claimed/")
 
 
 def is_temporary(relative: str) -> bool:
@@ -842,6 +852,10 @@ async def test_a_day_in_the_life(
             CONF_NAS_PLUG: nas_plug.mac.lower(),
             CONF_WOL_BROADCAST: "127.0.0.1",
             CONF_WOL_PORT: wol_port,
+            # The settle time runs on the real clock, not the day's frozen one: the
+            # day's files count as settled when first seen (test_inbox_races.py and
+            # test_inbox_fuzz.py race writers against the settle time).
+            CONF_INBOX_SETTLE_TIME: 0,
         },
         subentries_data=[plug_subentry(plug) for plug in plugs],
         minor_version=2,

@@ -93,7 +93,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         entry.async_on_unload(dns.async_close)
     inbox = None
     if connection.inbox is not None:
-        inbox = InboxFlusher(hass, entry.entry_id, connection.inbox, connection.nas_ip)
+        inbox = InboxFlusher(
+            hass,
+            entry,
+            connection.inbox,
+            connection.nas_ip,
+            settle_time=options.inbox_settle_time,
+        )
     nas = NasLifecycleCoordinator(
         hass,
         entry,

@@ -46,6 +46,7 @@ from .const import (
     CONF_HEARTBEAT_FAILURES,
     CONF_HEARTBEAT_INTERVAL,
     CONF_INBOX_FOLDER,
+    CONF_INBOX_SETTLE_TIME,
     CONF_MAC,
     CONF_NAS_HOSTNAME,
     CONF_NAS_IP,
@@ -167,6 +168,7 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_SPARE_SLEEPING_NAS): BooleanSelector(),
         vol.Required(CONF_WOL_BROADCAST): _TEXT,
         vol.Required(CONF_WOL_PORT): _number(1, 65535, 1, ""),
+        vol.Required(CONF_INBOX_SETTLE_TIME): _number(0, 3600, 1, "s"),
     }
 )
 

@@ -58,6 +58,8 @@ CONF_WOL_BROADCAST: Final = "wol_broadcast"
 CONF_WOL_PORT: Final = "wol_port"
 CONF_NAS_PLUG: Final = "nas_plug"
 """MAC of the plug that powers the NAS; empty when none does."""
+CONF_INBOX_SETTLE_TIME: Final = "inbox_settle_time"
+"""Seconds an inbox file must stay unchanged before it is sent."""
 
 # Defaults, from the product brief: plugs and heartbeat every 30 s, 5 s after a wake-up,
 # three failed heartbeats in a row mean offline; < 2 W off, 2-15 W standby, > 30 W active;
@@ -76,6 +78,9 @@ DEFAULT_OPTIONS: Final[dict[str, float | int | str | bool]] = {
     CONF_WOL_BROADCAST: "255.255.255.255",
     CONF_WOL_PORT: 9,
     CONF_NAS_PLUG: "",
+    # A Samba copy over slow Wi-Fi or a camera's upload pauses for seconds between
+    # writes; a minute without change means the writer is done.
+    CONF_INBOX_SETTLE_TIME: 60,
 }
 
 # The NAS answers GET /api/health within milliseconds when it is up; 5 s is what the

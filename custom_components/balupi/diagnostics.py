@@ -119,6 +119,7 @@ def _hub(data: BaluPiData) -> dict[str, Any]:
         "inbox": (
             {
                 "content": asdict(inbox.content) if inbox.content else None,
+                "ready": asdict(inbox.ready) if inbox.ready else None,
                 "last_flush": asdict(inbox.last_flush) if inbox.last_flush else None,
                 "last_error": inbox.last_error,
                 "flushing": inbox.flushing,

@@ -1,28 +1,40 @@
 """The Pi's inbox folder, flushed to the NAS over SSH.
 
-Plain Python, no Home Assistant. Two transports, one promise:
+Plain Python, no Home Assistant, Linux. Two transports, one promise:
 
 * ``rsync`` (``inbox_rsync``): the ``rsync`` and ``ssh`` binaries, as the old Pi did;
 * ``sftp`` (``inbox_sftp``): asyncssh, for Home Assistant OS, which has no rsync.
 
-What both guarantee: a file leaves the inbox only after it arrived complete on the
-NAS under its final name (written to a temp name first, then renamed); a partial
-file never appears under a final name; a different file of the same name on the NAS
-is never replaced (the local one stays and is reported; ``inbox_rsync`` names rsync's
-one race); a file that changed while it was sent stays. Relative paths are kept (remote folders are created); empty local
-folders and the inbox itself stay. Symlinks in the inbox are neither followed nor
-sent nor counted: they are left alone. A cut connection, refused key, wrong host key
-or full disk leaves every file either whole in the inbox or complete on the NAS;
-the next flush finishes the job. (A cut between the NAS's rename and its reply can
-leave a file in both places; the next flush sees the identical copy and removes the
-local one, counted in ``FlushResult.already_on_nas``.)
+What both guarantee:
+
+* Only settled files are sent: seen unchanged for the settle time (``SettleWatch``)
+  and not open for writing by another program. Others wait for a later flush.
+* Nothing outside the inbox is read or removed, whatever is swapped for a symlink
+  when; only regular files are opened, FIFOs, sockets and devices are reported and
+  left alone (``inbox_local``).
+* A file leaves the inbox only after it arrived complete on the NAS under its final
+  name (written to a temp name first, then renamed) and only if it is still exactly
+  what was sent; a partial file never appears under a final name; a different file
+  of the same name on the NAS is never replaced (the local one stays and is
+  reported; ``inbox_rsync`` names rsync's one race).
+* Relative paths are kept (remote folders are created); empty local folders and the
+  inbox itself stay; symlinks are neither followed nor sent nor counted.
+* A cut connection, refused key, wrong host key, full disk, a killed Home Assistant
+  or a stalled NAS leaves every file either whole in the inbox or complete on the
+  NAS; the next flush finishes the job. (A cut between the NAS's rename and its
+  reply can leave a file in both places; the next flush sees the identical copy and
+  removes the local one, counted in ``FlushResult.already_on_nas``.)
+* Every step has a bound: a NAS or a disk that stops answering ends the flush.
 
 The NAS's host key is pinned: ``probe_target`` reads it when the user sets up the
-connection, every flush insists on it. An empty inbox needs no connection at all.
+connection, every flush insists on it. An inbox with nothing ready needs no
+connection at all.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -30,6 +42,7 @@ import asyncssh
 from .inbox_base import (
     FlushFailure,
     FlushResult,
+    FlushTally,
     InboxContent,
     InboxError,
     RemotePathError,
@@ -37,8 +50,8 @@ from .inbox_base import (
     SshHostKeyError,
     SshTarget,
     SshUnreachableError,
+    blocking,
     content_of,
-    local_files,
     validate_folder,
     validate_host,
     validate_port,
@@ -46,16 +59,20 @@ from .inbox_base import (
     validate_target,
     validate_username,
 )
+from .inbox_local import Listing, LocalFile, LocalInbox, SettleWatch
 from .inbox_rsync import flush_rsync, rsync_available
 from .inbox_sftp import flush_sftp, probe
 
 __all__ = [
+    "DEFAULT_SETTLE_TIME",
     "TRANSPORTS",
     "FlushFailure",
     "FlushResult",
     "InboxContent",
     "InboxError",
+    "InboxScan",
     "RemotePathError",
+    "SettleWatch",
     "SshAuthError",
     "SshHostKeyError",
     "SshTarget",
@@ -68,6 +85,22 @@ __all__ = [
 ]
 
 TRANSPORTS = ("auto", "rsync", "sftp")
+DEFAULT_SETTLE_TIME = 60
+"""Seconds a file must stay unchanged before it is sent: longer than the pauses of a
+Samba copy over slow Wi-Fi or a camera's upload between two writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxScan:
+    """What is in the inbox, and what of it is ready to go."""
+
+    content: InboxContent
+    """Every regular file (those a running flush has taken included)."""
+    ready: InboxContent
+    """Settled files: the next flush sends them."""
+    due_in: float | None
+    """Seconds until the next waiting file settles; None when none waits."""
+    ready_files: tuple[LocalFile, ...] = ()
 
 
 def generate_key_pair(comment: str = "balupi") -> tuple[str, str]:
@@ -78,14 +111,30 @@ def generate_key_pair(comment: str = "balupi") -> tuple[str, str]:
     return private, public
 
 
-def scan_inbox(folder: Path) -> InboxContent:
-    """The regular files below ``folder`` (recursively) and their total size.
+def scan_inbox(folder: Path, watch: SettleWatch | None = None) -> InboxScan:
+    """The regular files below ``folder`` (recursively), and which have settled.
 
     Blocking: run it in an executor. A missing folder is empty; symlinks and our own
-    temp files are not counted.
+    temp files are not counted. With ``watch``, this scan counts as one look at the
+    files for their settle time.
     """
     validate_folder(folder)
-    return content_of(local_files(folder))
+    listing = _listing(folder)
+    content = _content(listing)
+    if watch is None:
+        return InboxScan(content, content_of(listing.files), None, listing.files)
+    ready = watch.observe(listing.files)
+    return InboxScan(content, content_of(ready), watch.due_in(), tuple(ready))
+
+
+def _listing(folder: Path) -> Listing:
+    with LocalInbox(folder) as local:
+        return local.listing()
+
+
+def _content(listing: Listing) -> InboxContent:
+    files = content_of(listing.files)
+    return InboxContent(files.files + listing.taken, files.bytes + listing.taken_bytes)
 
 
 async def probe_target(
@@ -117,23 +166,25 @@ async def flush_inbox(
     folder: Path,
     target: SshTarget,
     *,
+    watch: SettleWatch,
     transport: str = "auto",
     workdir: Path,
     timeout: float = 30,
 ) -> FlushResult:
-    """Move every file in ``folder`` to ``target`` (see the module doc).
+    """Move every settled file in ``folder`` to ``target`` (see the module doc).
 
     Args:
         folder: The inbox, an absolute path; a missing folder is empty.
         target: The NAS account, its pinned host key and the remote inbox.
+        watch: Which files have settled; this flush's listing counts as a look.
         transport: ``"rsync"``, ``"sftp"`` or ``"auto"``: rsync when the rsync and
             ssh binaries exist, else SFTP.
         workdir: A private directory (created 0700 if missing) where the rsync
-            transport keeps the key and known_hosts files during a run.
+            transport keeps the key, known_hosts and its staging folder during a run.
         timeout: Seconds without progress before the NAS counts as gone.
 
-    Returns what moved, what failed and what is left. Per-file problems (a name
-    clash, a full disk, a file that changed) are failures in the result, as is a
+    Returns what moved, what failed, what waits and what is left. Per-file problems
+    (a name clash, a full disk, a special file) are failures in the result, as is a
     connection cut mid-flush.
 
     Raises ValueError for invalid arguments (before anything runs), SshUnreachableError,
@@ -146,15 +197,37 @@ async def flush_inbox(
         raise ValueError(f"unknown transport: {transport!r}")
     if transport == "auto":
         transport = "rsync" if rsync_available() else "sftp"
-    arguments = (
-        folder,
-        target.host,
-        target.port,
-        target.username,
-        target.private_key,
-        target.host_key,
-        root,
+    local = await blocking(LocalInbox, folder)
+    try:
+        listing = await blocking(local.listing)
+        if listing.claimed:
+            restored = await blocking(local.recover, listing)
+            if restored:
+                listing = await blocking(local.listing)
+        ready = watch.observe(listing.files)
+        tally = FlushTally(
+            failures=[
+                FlushFailure(item.relative, item.reason) for item in listing.special
+            ]
+        )
+        if ready:
+            if transport == "rsync":
+                await flush_rsync(local, ready, target, root, workdir, timeout, tally)
+            else:
+                await flush_sftp(local, ready, target, root, timeout, tally)
+    finally:
+        # Whatever is still taken goes back under its name, even when cancelled.
+        await asyncio.shield(blocking(local.close))
+    after = await blocking(_listing, folder)
+    # What is still there and did not fail was not ready, or not reached.
+    failed = {failure.path for failure in tally.failures}
+    waiting = [file for file in after.files if file.relative not in failed]
+    return FlushResult(
+        transport,
+        tally.transferred,
+        tally.bytes,
+        tuple(tally.failures),
+        _content(after),
+        tally.already,
+        content_of(waiting),
     )
-    if transport == "rsync":
-        return await flush_rsync(*arguments, workdir, timeout)
-    return await flush_sftp(*arguments, timeout)

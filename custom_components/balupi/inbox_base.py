@@ -1,21 +1,24 @@
-"""What both inbox transports share: results, errors, checks and the local side.
+"""What both inbox transports share: the target, results, errors and checks.
 
-Plain Python, no Home Assistant. The public names are re-exported by ``inbox``.
+Plain Python, no Home Assistant. The public names are re-exported by ``inbox``; the
+Pi's side of the inbox (listing, taking, removing files) is ``inbox_local``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+import functools
 import ipaddress
-import os
 from pathlib import Path
 import re
 import secrets
 
 import asyncssh
 
-TEMP_NAME = re.compile(r"\.balupi-[0-9a-f]{16}\.part")
-"""Our own temporary files (SFTP uploads in progress): never sent, never counted."""
+from .inbox_local import LocalFile
+
 CLASH = "a different file of that name is already on the NAS"
 CHANGED = "changed during the flush"
 
@@ -77,6 +80,19 @@ class FlushResult:
     already_on_nas: int = 0
     """Files removed from the inbox because the NAS had an identical copy (a run
     that was cut after the copy arrived); not counted as transferred."""
+    waiting: InboxContent = InboxContent(0, 0)
+    """Files left for a later flush because they have not settled yet: changed
+    within the settle time, or open for writing by another program."""
+
+
+@dataclass(slots=True)
+class FlushTally:
+    """What a transport did so far, as it goes."""
+
+    transferred: int = 0
+    bytes: int = 0
+    already: int = 0
+    failures: list[FlushFailure] = field(default_factory=list)
 
 
 class InboxError(Exception):
@@ -97,16 +113,6 @@ class SshHostKeyError(InboxError):
 
 class RemotePathError(InboxError):
     """The remote inbox directory is missing, not a directory or not writable."""
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    """A regular file in the inbox, as seen before it is sent."""
-
-    relative: str
-    size: int
-    mtime_ns: int
-    ino: int
 
 
 def validate_target(target: SshTarget) -> str:
@@ -185,64 +191,27 @@ def temp_name() -> str:
     return f".balupi-{secrets.token_hex(8)}.part"
 
 
-def local_files(folder: Path) -> list[LocalFile]:
-    """The regular files below ``folder``, sorted; blocking.
-
-    Symlinks are neither followed nor listed, nor are our own temp files. A missing
-    folder has no files; a subfolder that cannot be read is passed over.
-    """
-    found: list[LocalFile] = []
-    pending: list[tuple[str, str]] = [("", str(folder))]
-    while pending:
-        prefix, directory = pending.pop()
-        try:
-            with os.scandir(directory) as scan:
-                entries = list(scan)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as err:
-            if not prefix:
-                raise InboxError(f"inbox folder unreadable: {err.strerror}") from err
-            continue
-        for entry in entries:
-            relative = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((relative + "/", entry.path))
-            elif entry.is_file(follow_symlinks=False) and not TEMP_NAME.fullmatch(
-                entry.name
-            ):
-                try:
-                    stat = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                found.append(
-                    LocalFile(relative, stat.st_size, stat.st_mtime_ns, stat.st_ino)
-                )
-    found.sort(key=lambda file: file.relative)
-    return found
-
-
-def content_of(files: list[LocalFile]) -> InboxContent:
+def content_of(files: Iterable[LocalFile]) -> InboxContent:
     """How many files and bytes ``files`` are."""
-    return InboxContent(len(files), sum(file.size for file in files))
+    counted = list(files)
+    return InboxContent(len(counted), sum(file.size for file in counted))
 
 
-def unchanged(path: Path, file: LocalFile) -> bool:
-    """Whether ``path`` is still the very file ``file`` was (same inode, size, mtime)."""
+LOCAL_TIMEOUT = 120.0
+"""Seconds one step on the Pi's own disk (listing the inbox, say) may take."""
+
+
+async def blocking[**P, R](
+    function: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """Run ``function`` (disk work) in the executor; InboxError if it hangs."""
+    loop = asyncio.get_running_loop()
     try:
-        stat = path.lstat()
-    except FileNotFoundError:
-        return False
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns) == (
-        file.ino,
-        file.size,
-        file.mtime_ns,
-    )
-
-
-def remove_if_unchanged(path: Path, file: LocalFile) -> bool:
-    """Delete ``path`` if it is still ``file``; return whether it was deleted."""
-    if not unchanged(path, file):
-        return False
-    path.unlink()
-    return True
+        async with asyncio.timeout(LOCAL_TIMEOUT):
+            return await loop.run_in_executor(
+                None, functools.partial(function, *args, **kwargs)
+            )
+    except TimeoutError as err:
+        raise InboxError(
+            f"the Pi's disk did not answer within {LOCAL_TIMEOUT:g} s"
+        ) from err

@@ -1,73 +1,94 @@
 """The rsync transport of the inbox flush: the ``rsync`` and ``ssh`` binaries.
 
-Plain Python, no Home Assistant. What the old Pi did, made safe:
+Plain Python, no Home Assistant, Linux. What the old Pi did, made safe:
 
 * A preflight (``rsync --list-only -d -L user@host:/path``) checks that the remote
   inbox is an existing directory and maps ssh's refusals (key, host key, no
   connection) to their errors before anything moves.
-* The transfer is ``rsync -rt --ignore-existing --remove-source-files``: rsync's
+* rsync never reads the inbox by path (a folder swapped for a symlink would lead it
+  outside). The settled files are taken (``inbox_local``: moved aside and opened)
+  in batches, and a private staging folder in ``workdir`` gets one symlink per file
+  to ``/proc/<pid>/fd/<n>``, the descriptor opened for it: rsync ``-L`` reads
+  exactly those files.
+* The transfer is ``rsync -rtLO --ignore-existing --remove-source-files``: rsync's
   default temp file plus rename (never ``--inplace``/``--partial``), so nothing
-  partial appears under a final name; the sender deletes a source file only after the
-  receiver confirmed it, and not if its size or mtime changed meanwhile (rsync's own
-  check; the NAS then has the earlier version and the file is reported).
-  ``--ignore-existing`` never replaces a file on the NAS, and leaves the local one.
-  (It decides when rsync reaches the file: a file of the same name written on the
-  NAS by someone else *while ours is being sent* would still be replaced by rsync's
-  rename. The SFTP transport's rename cannot replace anything.)
-* Files that stayed and whose name exists on the NAS are compared by a dry run with
-  ``--checksum`` (content, not time): identical ones are deleted here (counted in
-  ``already_on_nas``), different ones are reported (``CLASH``).
-* Transferred = gone from the inbox *and* itemized as sent (``<f``): rsync itemizes
-  a file when it has sent it, not when the NAS has it, so the lines alone overcount
-  when the NAS fails to write.
+  partial appears under a final name; ``--remove-source-files`` removes a staging
+  symlink only once the NAS confirmed the file, which is how a file counts as sent.
+  The inbox file is then removed only if it is still exactly what was taken and
+  nobody has it open for writing; otherwise it goes back (and the NAS has the
+  earlier version, reported). ``--ignore-existing`` never replaces a file on the
+  NAS. (It decides when rsync reaches the file: a file of the same name written on
+  the NAS by someone else *while ours is being sent* would still be replaced by
+  rsync's rename. The SFTP transport's rename cannot replace anything.)
+* Files whose name exists on the NAS are compared by a dry run with ``--checksum``
+  (content, not time): identical ones are removed here (``already_on_nas``),
+  different ones are reported (``CLASH``).
 
 ssh runs with ``-F /dev/null``, only our key, a known_hosts file holding only the
 pinned key and ``BatchMode``: nothing is asked, nothing from ``~/.ssh`` is used.
-The key and known_hosts files live in ``workdir`` for the run only. A killed
-connection can leave rsync's own temp file (``.NAME.XXXXXX``) on the NAS; those are
-not removed (they cannot be told from a user's files), but never block a later run.
-No ``--fsync``: a NAS rsync older than 3.2.4 would refuse the option, so durability
-is the NAS's filesystem's, as with the old Pi. A cancelled flush kills rsync and its
-ssh (one process group); the NAS's rsync then drops its temp file.
+The key, known_hosts and staging folder live in ``workdir`` for the run only. A
+killed connection can leave rsync's own temp file (``.NAME.XXXXXX``) on the NAS;
+those are not removed (they cannot be told from a user's files), but never block a
+later run. No ``--fsync``: a NAS rsync older than 3.2.4 would refuse the option, so
+durability is the NAS's filesystem's, as with the old Pi. Every rsync run has a
+bound (rsync's own ``--timeout`` for a silent NAS, and a deadline from the bytes to
+send); a cancelled or overdue run is killed with its ssh (one process group).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
 import os
 from pathlib import Path
 import re
+import resource
 import shutil
 import signal
+import tempfile
 
 from .inbox_base import (
     CHANGED,
     CLASH,
     FlushFailure,
-    FlushResult,
+    FlushTally,
     InboxError,
-    LocalFile,
     RemotePathError,
     SshAuthError,
     SshHostKeyError,
+    SshTarget,
     SshUnreachableError,
-    content_of,
+    blocking,
     host_for_url,
-    local_files,
-    remove_if_unchanged,
     temp_name,
 )
+from .inbox_local import LocalFile, LocalInbox, NotReadyError, Taken
 
 ITEM = "RSYNCITEM "
 OUT_FORMAT = f"--out-format={ITEM}%i %l %n%L"
 CONNECT_TIMEOUT = 10
+MIN_RATE = 100 * 1024
+"""Bytes per second (at least) a transfer is given before it counts as stuck."""
+MIN_BOUND = 60
+"""Seconds (at least) an rsync run is given before it counts as stuck."""
+STALL_FACTOR = 6
+"""An rsync run is given this many inactivity timeouts, at least, before it counts
+as stuck (rsync's own ``--timeout`` should have ended it long before)."""
+PIPE_GRACE = 1.0
+"""Seconds the pipes may stay open after rsync ended."""
+CONTROL_PERSIST = 30
+"""Seconds the shared SSH connection of a flush stays open after its last use."""
+MAX_BATCH = 2000
+"""Files (each an open descriptor) per rsync run, at most."""
 _SAFE_ARGUMENT = re.compile(r"[A-Za-z0-9/._+@%=,:~-]+")
 """What may go into rsync's ``-e`` string, which rsync splits on spaces."""
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
 _ITEM_LINE = re.compile(rb"RSYNCITEM (.{11}) (\d+) (.*)")
 _ERRNO = re.compile(r" \(\d+\)$")
+_LOST = (10, 12, 30, 35, 255)
+"""rsync's exit codes for a connection that broke or went silent."""
 _RUN_REASONS = {
     10: "connection lost",
     11: "rsync stopped at a write error on the NAS (disk full?)",
@@ -91,6 +112,7 @@ _SSH_ERRORS: tuple[tuple[str, type[InboxError], str], ...] = (
 )
 _SSH_MESSAGES = {
     "protocol": "SSH failed: the NAS's port does not speak SSH 2",
+    "stuck": "the NAS stopped answering",
     "host key": "the NAS's host key is not the pinned one",
     "key": "the NAS did not accept the key",
 }
@@ -114,12 +136,29 @@ def known_hosts_line(host: str, port: int, host_key: str) -> str:
     return f"{name} {host_key.strip()}\n"
 
 
-def ssh_command(ssh: str, port: int, key: Path, known_hosts: Path) -> str:
-    """The ``-e`` string for rsync: ssh with only our key and the pinned host key."""
-    for argument in (ssh, str(key), str(known_hosts)):
+def ssh_command(
+    ssh: str, port: int, key: Path, known_hosts: Path, control: Path | None = None
+) -> str:
+    """The ``-e`` string for rsync: ssh with only our key and the pinned host key.
+
+    With ``control`` (a socket path in a private folder), the runs of one flush share
+    one SSH connection: the first one leaves it open for the next (30 s at most).
+    """
+    paths = [ssh, str(key), str(known_hosts)] + ([str(control)] if control else [])
+    for argument in paths:
         if not _SAFE_ARGUMENT.fullmatch(argument):
             raise InboxError(f"unsafe path for ssh: {argument!r}")
+    sharing = (
+        [
+            f"ControlPath={control}",
+            "ControlMaster=auto",
+            f"ControlPersist={CONTROL_PERSIST}",
+        ]
+        if control
+        else []
+    )
     options = [
+        *sharing,
         *("-F", "/dev/null", "-p", str(port), "-i", str(key)),
         "IdentitiesOnly=yes",
         "BatchMode=yes",
@@ -138,43 +177,62 @@ def ssh_command(ssh: str, port: int, key: Path, known_hosts: Path) -> str:
 
 
 async def flush_rsync(
-    folder: Path,
-    host: str,
-    port: int,
-    username: str,
-    private_key: str,
-    host_key: str,
+    local: LocalInbox,
+    files: list[LocalFile],
+    target: SshTarget,
     root: str,
     workdir: Path,
     timeout: float,
-) -> FlushResult:
-    """Flush ``folder`` into ``root`` on the NAS with rsync (see the module doc)."""
+    tally: FlushTally,
+) -> None:
+    """Send ``files`` (settled) into ``root`` on the NAS with rsync (see the module doc)."""
     rsync, ssh = shutil.which("rsync"), shutil.which("ssh")
     if rsync is None or ssh is None:
         raise InboxError("rsync or ssh is not installed")
     if not workdir.is_absolute():
         raise ValueError(f"workdir must be absolute: {workdir}")
-    loop = asyncio.get_running_loop()
-    before = await loop.run_in_executor(None, local_files, folder)
-    if not before:
-        return FlushResult("rsync", 0, 0, (), content_of(before))
     token = temp_name()[len(".balupi-") : -len(".part")]
     secrets = (workdir / f"key-{token}", workdir / f"known_hosts-{token}")
-    run = _RsyncRun(
-        rsync,
-        ssh_command(ssh, port, *secrets),
-        folder,
-        f"{username}@{host_for_url(host)}:",
-        root,
-        timeout,
+    stage = workdir / f"stage-{token}"
+    account = f"{target.username}@{host_for_url(target.host)}"
+    ssh_command(ssh, target.port, *secrets)  # checked before anything is created
+    texts = (
+        target.private_key,
+        known_hosts_line(target.host, target.port, target.host_key),
     )
-    texts = (private_key, known_hosts_line(host, port, host_key))
+    # The shared connection's socket: a Unix socket path must stay short, so in a
+    # private folder of its own rather than in workdir.
+    sockets = Path(await blocking(tempfile.mkdtemp, prefix="balupi-ssh-"))
+    control = sockets / "c"
     try:
-        await loop.run_in_executor(None, _write_secrets, secrets, texts)
+        run = _RsyncRun(
+            rsync,
+            ssh_command(ssh, target.port, *secrets, control),
+            stage,
+            f"{account}:",
+            root,
+            timeout,
+        )
+        await blocking(_write_secrets, secrets, texts)
         await run.preflight()
-        return await run.transfer(before)
+        for batch in _batches(files):
+            if not await run.transfer(local, batch, tally):
+                break  # the connection broke: the rest waits for the next flush
     finally:
-        await loop.run_in_executor(None, _remove, secrets)
+        await asyncio.shield(_end_shared(ssh, control, account))
+        await asyncio.shield(blocking(_remove, secrets, stage, sockets))
+
+
+def _batches(files: list[LocalFile]) -> Iterator[list[LocalFile]]:
+    """``files`` in runs that fit the descriptors this process may still open."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        in_use = sum(1 for _ in Path("/proc/self/fd").iterdir())
+    except OSError:
+        in_use = 256
+    size = max(16, min(MAX_BATCH, (soft - in_use - 256) // 2))
+    for start in range(0, len(files), size):
+        yield files[start : start + size]
 
 
 class _RsyncRun:
@@ -182,22 +240,24 @@ class _RsyncRun:
         self,
         rsync: str,
         ssh: str,
-        folder: Path,
+        stage: Path,
         account: str,
         root: str,
         timeout: float,
     ) -> None:
         self._base = [rsync, "-s", "--no-h", "-e", ssh]
-        self._folder = folder
+        self._stage = stage
         self._root = root
         self._remote = account + root
         """``user@host:/path``: with ``-s`` the path reaches the NAS as is."""
         self._timeout = max(1, round(timeout))
-        self._loop = asyncio.get_running_loop()
 
     async def preflight(self) -> None:
         """Raise unless the remote inbox is a directory we can log in to."""
-        run = await _run([*self._base, "--list-only", "-d", "-L", "--", self._remote])
+        run = await _run(
+            [*self._base, "--list-only", "-d", "-L", "--", self._remote],
+            bound=2 * self._timeout + CONNECT_TIMEOUT,
+        )
         path = self._root
         if run.code == 0:
             if not run.stdout.startswith(b"d"):
@@ -214,97 +274,93 @@ class _RsyncRun:
             raise RemotePathError(f"{path} cannot be read on the NAS")
         raise InboxError(_failed(run))
 
-    async def transfer(self, before: list[LocalFile]) -> FlushResult:
-        """The transfer itself, then the check of what stayed."""
+    async def transfer(
+        self, local: LocalInbox, batch: list[LocalFile], tally: FlushTally
+    ) -> bool:
+        """Send one batch; return False when the connection broke."""
+        staged, unreadable = await blocking(_stage, local, batch, self._stage)
+        tally.failures.extend(unreadable)
+        try:
+            return await self._send(local, staged, tally)
+        finally:
+            # What was not settled above goes back, and the staging folder empties.
+            await asyncio.shield(blocking(_unstage, local, staged, self._stage))
+
+    async def _send(
+        self, local: LocalInbox, staged: dict[str, Taken], tally: FlushTally
+    ) -> bool:
+        if not staged:
+            return True
+        size = sum(taken.file.size for taken in staged.values())
         run = await _run(
             [
                 *self._base,
-                "-rt",
+                "-rtLO",
                 "--ignore-existing",
                 "--remove-source-files",
                 f"--timeout={self._timeout}",
                 OUT_FORMAT,
-                "--exclude=.balupi-*.part",
                 "--",
-                f"{self._folder}/",
+                f"{self._stage}/",
                 f"{self._remote}/",
-            ]
+            ],
+            bound=max(STALL_FACTOR * self._timeout, MIN_BOUND) + size / MIN_RATE,
         )
-        sent = {
-            name: length
-            for name, (flags, length) in _items(run.stdout).items()
-            if flags[0] == "<"
-        }
-        after = {
-            file.relative: file
-            for file in await self._loop.run_in_executor(
-                None, local_files, self._folder
-            )
-        }
-        moved = [
-            file
-            for file in before
-            if file.relative in sent
-            and (file.relative not in after or after[file.relative].ino != file.ino)
-        ]
-        stayed = [
-            file for file in before if file.relative in after and file not in moved
-        ]
-        if not moved:
+        # A staging link is removed only once the NAS confirmed its file.
+        confirmed, stayed = await blocking(_confirmed, self._stage, staged)
+        if not confirmed:
             _raise_ssh_error(run.stderr)
             if run.code not in (0, 23, 24, *_RUN_REASONS):
                 raise InboxError(_failed(run))
+        for relative in confirmed:
+            taken = staged[relative]
+            if await blocking(local.release, taken, sent=True):
+                tally.transferred += 1
+                tally.bytes += taken.file.size
+            else:
+                tally.failures.append(
+                    FlushFailure(
+                        relative, f"{CHANGED}; the NAS has the earlier version"
+                    )
+                )
         reasons = await self._reasons(run, stayed)
-        already = 0
-        failures: list[FlushFailure] = []
-        for file in stayed:
-            reason = reasons.get(file.relative)
-            if reason is None:
-                if await self._loop.run_in_executor(
-                    None, remove_if_unchanged, self._folder / file.relative, file
-                ):
-                    already += 1
+        for relative in stayed:
+            reason = reasons.get(relative)
+            if reason is None:  # an identical copy is on the NAS
+                if await blocking(local.release, staged[relative], sent=True):
+                    tally.already += 1
                     continue
                 reason = CHANGED
-            failures.append(FlushFailure(file.relative, reason))
-        remaining = await self._loop.run_in_executor(None, local_files, self._folder)
-        return FlushResult(
-            "rsync",
-            len(moved),
-            sum(sent[file.relative] for file in moved),
-            tuple(failures),
-            content_of(remaining),
-            already,
-        )
+            else:
+                await blocking(local.release, staged[relative], sent=False)
+            tally.failures.append(FlushFailure(relative, reason))
+        return run.code not in _LOST
 
-    async def _reasons(self, run: _Run, stayed: list[LocalFile]) -> dict[str, str]:
-        """Why each file that stayed did; files missing here are on the NAS as is."""
+    async def _reasons(self, run: _Run, stayed: list[str]) -> dict[str, str | None]:
+        """Why each file that stayed did; None for those the NAS has as they are."""
         lines = [
             _unescape(line.encode(errors="surrogateescape"))
             for line in run.stderr.splitlines()
         ]
-        reasons: dict[str, str] = {}
-        for file in stayed:
-            for line in lines:
-                if line.endswith(f"changed file: {file.relative}"):
-                    reasons[file.relative] = (
-                        f"{CHANGED}; the NAS has the earlier version"
-                    )
-                    break
-        unclear = [file for file in stayed if file.relative not in reasons]
+        reasons: dict[str, str | None] = {}
+        for relative in stayed:
+            # rsync's own check: the file changed while it was read.
+            if any(line.endswith(f"changed file: {relative}") for line in lines):
+                reasons[relative] = f"{CHANGED}; the NAS has the earlier version"
+        unclear = [relative for relative in stayed if relative not in reasons]
         checked: dict[str, str] = {}
         if unclear and run.code in (0, 11, 23, 24):
-            checked = await self._compare([file.relative for file in unclear])
+            checked = await self._compare(unclear)
         run_reason = _RUN_REASONS.get(run.code, f"not sent (rsync exit {run.code})")
-        for file in unclear:
-            kind = checked.get(file.relative)
+        for relative in unclear:
+            kind = checked.get(relative)
             if kind == "same":
-                continue
-            if kind == "different":
-                reasons[file.relative] = CLASH
+                reasons[relative] = None
+            elif kind == "different":
+                reasons[relative] = CLASH
             else:
-                reasons[file.relative] = (
-                    _reason_in(lines, self._needles(file.relative)) or run_reason
+                reasons[relative] = (
+                    _reason_in(lines, self._needles(relative)) or run_reason
                 )
         return reasons
 
@@ -315,7 +371,7 @@ class _RsyncRun:
         temp = f"{root}/{directory}/.{name}." if directory else f"{root}/.{name}."
         return (
             f'"{root}/{relative}"',
-            f'"{self._folder}/{relative}"',
+            f'"{self._stage}/{relative}"',
             f'"{relative}"',
             f'"{temp}',
         )
@@ -327,16 +383,18 @@ class _RsyncRun:
                 *self._base,
                 "-n",
                 "-c",
+                "-L",
                 "-ii",
                 f"--timeout={self._timeout}",
                 OUT_FORMAT,
                 "--from0",
                 "--files-from=-",
                 "--",
-                f"{self._folder}/",
+                f"{self._stage}/",
                 f"{self._remote}/",
             ],
             stdin=b"\0".join(os.fsencode(name) for name in relatives),
+            bound=max(STALL_FACTOR * self._timeout, MIN_BOUND),
         )
         found: dict[str, str] = {}
         if run.code != 0:
@@ -347,6 +405,50 @@ class _RsyncRun:
             elif "+" not in flags:
                 found[name] = "different"
         return found
+
+
+def _stage(
+    local: LocalInbox, batch: list[LocalFile], stage: Path
+) -> tuple[dict[str, Taken], list[FlushFailure]]:
+    """Take ``batch`` and link each file into ``stage`` through its descriptor."""
+    stage.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fds = f"/proc/{os.getpid()}/fd"
+    staged: dict[str, Taken] = {}
+    failures: list[FlushFailure] = []
+    for file in batch:
+        try:
+            taken = local.take(file)
+        except NotReadyError:
+            continue  # changed, in use or gone since it was listed: later
+        except OSError as err:
+            failures.append(FlushFailure(file.relative, f"unreadable: {err.strerror}"))
+            continue
+        link = stage / file.relative
+        try:
+            link.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            link.symlink_to(f"{fds}/{taken.fd}")
+        except OSError:
+            local.release(taken, sent=False)
+            raise
+        staged[file.relative] = taken
+    return staged, failures
+
+
+def _confirmed(stage: Path, staged: dict[str, Taken]) -> tuple[list[str], list[str]]:
+    """(files the NAS confirmed, files that stayed): a confirmed link is gone."""
+    confirmed: list[str] = []
+    stayed: list[str] = []
+    for relative in staged:
+        (stayed if os.path.lexists(stage / relative) else confirmed).append(relative)
+    return confirmed, stayed
+
+
+def _unstage(local: LocalInbox, staged: dict[str, Taken], stage: Path) -> None:
+    """Put back what is still taken; empty the staging folder."""
+    for taken in staged.values():
+        if not taken.done:
+            local.release(taken, sent=False)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _items(stdout: bytes) -> dict[str, tuple[str, int]]:
@@ -411,17 +513,46 @@ def _write_secrets(paths: tuple[Path, Path], texts: tuple[str, str]) -> None:
             file.write(text if text.endswith("\n") else text + "\n")
 
 
-def _remove(paths: tuple[Path, Path]) -> None:
+def _remove(paths: tuple[Path, Path], *folders: Path) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _run(argv: list[str], stdin: bytes | None = None) -> _Run:
-    """Run ``argv`` (no shell); kill it and its ssh if we are cancelled."""
+async def _end_shared(ssh: str, control: Path, account: str) -> None:
+    """Close the flush's shared SSH connection, if one is open."""
+    if await blocking(control.exists):
+        await _run(
+            [
+                ssh,
+                "-F",
+                "/dev/null",
+                "-o",
+                f"ControlPath={control}",
+                "-O",
+                "exit",
+                account,
+            ],
+            bound=CONNECT_TIMEOUT,
+        )
+
+
+async def _run(argv: list[str], *, bound: float, stdin: bytes | None = None) -> _Run:
+    """Run ``argv`` (no shell) for at most ``bound`` seconds.
+
+    rsync and its ssh are killed (one process group) when we are cancelled or the
+    bound passes; an overdue run reads as rsync's own timeout (exit 30). Once rsync
+    has ended, the pipes get ``PIPE_GRACE`` seconds to close: a shared connection
+    holds them for as long as the NAS keeps its session (a NAS that went silent:
+    until the keepalives give up), so what was read by then is what counts.
+    """
     env = {key: value for key, value in os.environ.items() if key != "SSH_AUTH_SOCK"}
     env["LC_ALL"] = "C"
-    process = await asyncio.create_subprocess_exec(
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _Protocol(loop),
         *argv,
         stdin=asyncio.subprocess.PIPE
         if stdin is not None
@@ -431,12 +562,64 @@ async def _run(argv: list[str], stdin: bytes | None = None) -> _Run:
         env=env,
         start_new_session=True,
     )
+    process = asyncio.subprocess.Process(transport, protocol, loop)
+    out, err = bytearray(), bytearray()
+    readers = {
+        asyncio.ensure_future(_read_all(protocol.stdout, out)),
+        asyncio.ensure_future(_read_all(protocol.stderr, err)),
+    }
+    if stdin is not None and process.stdin is not None:
+        readers.add(asyncio.ensure_future(_feed(process.stdin, stdin)))
     try:
-        stdout, stderr = await process.communicate(stdin)
-        code = await process.wait()
+        async with asyncio.timeout(bound):
+            # Not process.wait(): that waits for the pipes to close too.
+            await protocol.exited
+        if (await asyncio.wait(readers, timeout=PIPE_GRACE))[1]:
+            _kill(process)  # whatever of the group still runs
+    except TimeoutError:
+        _kill(process)
+        return _Run(30, b"", "rsync: the NAS stopped answering (BaluPi's deadline)")
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await asyncio.shield(process.wait())
+        _kill(process)
+        await asyncio.shield(asyncio.wait({protocol.exited}, timeout=PIPE_GRACE))
         raise
-    return _Run(code, stdout, stderr.decode(errors="surrogateescape"))
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.wait(readers)
+    code = transport.get_returncode()
+    return _Run(
+        code if code is not None else 30,
+        bytes(out),
+        err.decode(errors="surrogateescape"),
+    )
+
+
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The usual stream protocol that also says when the process has ended."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=64 * 1024, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def _read_all(stream: asyncio.StreamReader | None, sink: bytearray) -> None:
+    while stream is not None and (chunk := await stream.read(64 * 1024)):
+        sink += chunk
+
+
+async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
+    with contextlib.suppress(ConnectionError):
+        stream.write(data)
+        await stream.drain()
+        stream.close()
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

@@ -1,28 +1,30 @@
 """The SFTP transport of the inbox flush, and the SSH connection both sides share.
 
 Plain Python on asyncssh, no Home Assistant, no binaries: what Home Assistant OS
-(which has no rsync) uses. One file at a time, in path order:
+(which has no rsync) uses. One settled file at a time, in path order:
 
 1. If the NAS has a file of that name: an identical one (same size and SHA-256 of
    both contents) lets the local file go (counted in ``already_on_nas``); a
    different one keeps it and is reported (``CLASH``).
-2. Otherwise the file is uploaded to a hidden temp name (``.balupi-<hex>.part``,
+2. Otherwise the file is taken (``inbox_local``: moved aside, open for reading) and
+   uploaded from that descriptor to a hidden temp name (``.balupi-<hex>.part``,
    opened with ``O_EXCL``) in the same remote directory, flushed to disk when the
    server can (``fsync@openssh.com``), and its remote size compared to the bytes
    sent and to the local size.
-3. The local file is checked to be still the same (inode, size, mtime); if it
-   changed, the temp file is removed and the local file kept (``CHANGED``).
+3. The local file is checked to be still exactly what was taken; if it changed,
+   the temp file is removed and the local file put back (``CHANGED``).
 4. The temp file is renamed onto the final name with the plain SFTP rename, which
    never replaces an existing file (OpenSSH does it as ``link()`` + ``unlink()``).
    ``posix-rename`` is deliberately not used: it would replace a file that
    appeared on the NAS meanwhile.
-5. Only then is the local file deleted (if it is still unchanged).
+5. Only then is the local file removed (if it is still as taken, and no one has it
+   open for writing; otherwise it goes back and is reported).
 
 A cut connection stops the run and is reported as a failure of the file in progress;
 the rest stays in the inbox. The NAS may keep a temp file then: temp files older
 than twice the inactivity timeout (at least a minute, by the NAS's own clock) are
 removed from the directories a later run writes to. If the cut falls between the
-rename and its reply, the file is on the NAS and still in the inbox; the next run
+rename and its reply, the file is on the NAS and back in the inbox; the next run
 finds the identical copy and removes the local one.
 """
 
@@ -31,10 +33,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import contextlib
-import functools
 import hashlib
 import os
-from pathlib import Path
 import stat
 from typing import cast
 
@@ -43,21 +43,18 @@ import asyncssh
 from .inbox_base import (
     CHANGED,
     CLASH,
-    TEMP_NAME,
     FlushFailure,
-    FlushResult,
+    FlushTally,
     InboxError,
-    LocalFile,
     RemotePathError,
     SshAuthError,
     SshHostKeyError,
+    SshTarget,
     SshUnreachableError,
-    content_of,
-    local_files,
-    remove_if_unchanged,
+    blocking,
     temp_name,
-    unchanged,
 )
+from .inbox_local import TEMP_NAME, LocalFile, LocalInbox, NotReadyError, Taken
 
 CHUNK = 1024 * 1024
 """Bytes read and written per request burst; each must finish within the timeout."""
@@ -214,39 +211,31 @@ async def probe(
 
 
 async def flush_sftp(
-    folder: Path,
-    host: str,
-    port: int,
-    username: str,
-    private_key: str,
-    host_key: str,
+    local: LocalInbox,
+    files: list[LocalFile],
+    target: SshTarget,
     root: str,
     timeout: float,
-) -> FlushResult:
-    """Flush ``folder`` into ``root`` on the NAS over SFTP (see the module doc)."""
-    loop = asyncio.get_running_loop()
-    files = await loop.run_in_executor(None, local_files, folder)
-    if not files:
-        return FlushResult("sftp", 0, 0, (), content_of(files))
+    tally: FlushTally,
+) -> None:
+    """Send ``files`` (settled) into ``root`` on the NAS over SFTP (see the module doc)."""
     async with (
-        await connect(host, port, username, private_key, host_key, timeout) as conn,
+        await connect(
+            target.host,
+            target.port,
+            target.username,
+            target.private_key,
+            target.host_key,
+            timeout,
+        ) as conn,
         await start_sftp(conn, timeout) as sftp,
     ):
-        run = _SftpRun(conn, sftp, folder, root, timeout)
+        run = _SftpRun(conn, sftp, local, root, timeout, tally)
         try:
             await run.prepare(files)
         except _CONNECTION_ERRORS as err:
             raise SshUnreachableError(_lost(err)) from err
         await run.send_all(files)
-    remaining = await loop.run_in_executor(None, local_files, folder)
-    return FlushResult(
-        "sftp",
-        run.transferred,
-        run.bytes,
-        tuple(run.failures),
-        content_of(remaining),
-        run.already,
-    )
 
 
 class _SftpRun:
@@ -256,9 +245,10 @@ class _SftpRun:
         self,
         conn: asyncssh.SSHClientConnection,
         sftp: asyncssh.SFTPClient,
-        folder: Path,
+        local: LocalInbox,
         root: str,
         timeout: float,
+        tally: FlushTally,
     ) -> None:
         self._conn = conn
         self._sftp = sftp
@@ -266,16 +256,13 @@ class _SftpRun:
         """Whether a request outlived the timeout (and the connection was dropped)."""
         self._lost = False
         """Whether the connection is gone: no request is sent any more."""
-        self._folder = folder
+        self._local = local
         self._root = root.encode()
         self._timeout = timeout
         self._loop = asyncio.get_running_loop()
         self._dirs: set[bytes] = {self._root}
         """Remote directories known to exist."""
-        self.transferred = 0
-        self.bytes = 0
-        self.already = 0
-        self.failures: list[FlushFailure] = []
+        self._tally = tally
 
     async def prepare(self, files: list[LocalFile]) -> None:
         """Check the remote directory; remove stale temp files where we write."""
@@ -288,17 +275,20 @@ class _SftpRun:
 
     async def send_all(self, files: list[LocalFile]) -> None:
         """Send ``files`` in order; stop at the first connection error."""
+        failures = self._tally.failures
         for file in files:
             try:
                 await self._send(file)
+            except NotReadyError:
+                continue  # changed, in use or gone since it was listed: later
             except _FileFailedError as err:
-                self.failures.append(FlushFailure(file.relative, str(err)))
+                failures.append(FlushFailure(file.relative, str(err)))
             except _CONNECTION_ERRORS as err:
                 reason = _lost(TimeoutError() if self._stalled else err)
-                self.failures.append(FlushFailure(file.relative, reason))
+                failures.append(FlushFailure(file.relative, reason))
                 return
             except asyncssh.SFTPError as err:
-                self.failures.append(FlushFailure(file.relative, _reason(err)))
+                failures.append(FlushFailure(file.relative, _reason(err)))
 
     async def _remove_stale(self, directory: bytes, stale_before: float) -> None:
         for name in await self._io(self._sftp.readdir, directory):
@@ -314,61 +304,74 @@ class _SftpRun:
                 await self._io(self._sftp.remove, directory + b"/" + filename)
 
     async def _send(self, file: LocalFile) -> None:
-        local = self._folder / file.relative
         remote = self._remote(file)
         await self._make_parents(remote)
         existing = await self._lstat(remote)
         if existing is not None:
-            await self._settle_existing(local, file, remote, existing)
+            await self._settle_existing(file, remote, existing)
             return
-        fd, opened = await self._run(_open_local, local)
-        temp = remote.rpartition(b"/")[0] + b"/" + temp_name().encode()
+        taken = await self._take(file)
         try:
-            await self._upload(fd, opened, temp)
-            if not await self._run(unchanged, local, opened):
-                raise _FileFailedError(CHANGED)
+            temp = remote.rpartition(b"/")[0] + b"/" + temp_name().encode()
             try:
-                await self._io(self._sftp.rename, temp, remote)
-            except asyncssh.SFTPFailure:
-                if await self._lstat(remote) is not None:  # appeared meanwhile
-                    raise _FileFailedError(CLASH) from None
-                raise
-            temp = b""
-        finally:
-            os.close(fd)
-            if temp:
-                with contextlib.suppress(*_CONNECTION_ERRORS, asyncssh.SFTPError):
-                    await self._io(self._sftp.remove, temp)
-        if not await self._run(remove_if_unchanged, local, opened):
-            raise _FileFailedError(CHANGED)
-        self.transferred += 1
-        self.bytes += opened.size
+                await self._upload(taken, temp)
+                if not await self._local_io(self._local.unchanged, taken):
+                    raise _FileFailedError(CHANGED)
+                try:
+                    await self._io(self._sftp.rename, temp, remote)
+                except asyncssh.SFTPFailure:
+                    if await self._lstat(remote) is not None:  # appeared meanwhile
+                        raise _FileFailedError(CLASH) from None
+                    raise
+                temp = b""
+            finally:
+                if temp:
+                    with contextlib.suppress(*_CONNECTION_ERRORS, asyncssh.SFTPError):
+                        await self._io(self._sftp.remove, temp)
+        except Exception:
+            # (A cancelled flush puts back what it took when it closes the inbox.)
+            await self._local_io(self._local.release, taken, sent=False)
+            raise
+        if not await self._local_io(self._local.release, taken, sent=True):
+            raise _FileFailedError(f"{CHANGED}; the NAS has the earlier version")
+        self._tally.transferred += 1
+        self._tally.bytes += taken.file.size
 
     async def _settle_existing(
-        self, local: Path, file: LocalFile, remote: bytes, attrs: asyncssh.SFTPAttrs
+        self, file: LocalFile, remote: bytes, attrs: asyncssh.SFTPAttrs
     ) -> None:
         """A file of that name is on the NAS: let ours go only if it is identical."""
         mode = attrs.permissions
         if mode is None or not stat.S_ISREG(mode) or attrs.size != file.size:
             raise _FileFailedError(CLASH)
-        ours = await self._run(_local_digest, local)
-        if ours != await self._remote_digest(remote):
+        taken = await self._take(file)
+        same = False
+        try:
+            ours = await self._local_io(_digest, taken.fd)
+            same = ours == await self._remote_digest(remote)
+        finally:
+            removed = await self._local_io(self._local.release, taken, sent=same)
+        if not same:
             raise _FileFailedError(CLASH)
-        if not await self._run(remove_if_unchanged, local, file):
+        if not removed:
             raise _FileFailedError(CHANGED)
-        self.already += 1
+        self._tally.already += 1
 
-    async def _upload(self, fd: int, opened: LocalFile, temp: bytes) -> None:
-        """Copy ``fd`` to the new file ``temp``; it must end up ``opened.size`` long."""
+    async def _take(self, file: LocalFile) -> Taken:
+        return await self._local_io(self._local.take, file)
+
+    async def _upload(self, taken: Taken, temp: bytes) -> None:
+        """Copy the taken file to the new file ``temp``, which must end up as long."""
+        fd, size = taken.fd, taken.file.size
         flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
         async with self._remote_file(temp, flags) as target:
             block = target.write_len or CHUNK
             offset = 0
-            reading = self._loop.run_in_executor(None, os.pread, fd, CHUNK, 0)
+            reading = asyncio.ensure_future(self._local_io(os.pread, fd, CHUNK, 0))
             try:
                 while data := await reading:
-                    reading = self._loop.run_in_executor(
-                        None, os.pread, fd, CHUNK, offset + len(data)
+                    reading = asyncio.ensure_future(
+                        self._local_io(os.pread, fd, CHUNK, offset + len(data))
                     )
                     # Requests of at most the server's size, all in flight at once
                     # (asyncssh's own splitting loses errors when a connection dies).
@@ -381,9 +384,12 @@ class _SftpRun:
                     )
                     offset += len(data)
             finally:
-                with contextlib.suppress(OSError):
+                reading.cancel()
+                with contextlib.suppress(
+                    OSError, _FileFailedError, asyncio.CancelledError
+                ):
                     await reading
-            if offset != opened.size:
+            if offset != size:
                 raise _FileFailedError(CHANGED)
             with contextlib.suppress(asyncssh.SFTPOpUnsupported):
                 await self._io(target.fsync)
@@ -471,16 +477,15 @@ class _SftpRun:
         self._conn.abort()
         task.add_done_callback(_collect)
 
-    async def _run[**P, R](
+    async def _local_io[**P, R](
         self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Local file work, off the event loop; a local OSError fails the file."""
+        """Work on the Pi's disk, off the event loop and bounded.
+
+        A local OSError fails the file; NotReadyError passes (the file waits).
+        """
         try:
-            return await self._loop.run_in_executor(
-                None, functools.partial(function, *args, **kwargs)
-            )
-        except FileNotFoundError as err:
-            raise _FileFailedError("vanished from the inbox") from err
+            return await blocking(function, *args, **kwargs)
         except OSError as err:
             raise _FileFailedError(f"unreadable: {err.strerror}") from err
 
@@ -504,22 +509,13 @@ async def _read(file: asyncssh.SFTPClientFile, size: int, offset: int) -> bytes:
     return cast("bytes", await file.read(size, offset))
 
 
-def _open_local(path: Path) -> tuple[int, LocalFile]:
-    """``path`` opened for reading (never through a symlink), and what it is now."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise FileNotFoundError(path)
-    return fd, LocalFile("", info.st_size, info.st_mtime_ns, info.st_ino)
-
-
-def _local_digest(path: Path) -> bytes:
-    fd, _ = _open_local(path)
+def _digest(fd: int) -> bytes:
+    """SHA-256 of the whole file open at ``fd``."""
     digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as source:
-        while data := source.read(CHUNK):
-            digest.update(data)
+    offset = 0
+    while data := os.pread(fd, CHUNK, offset):
+        digest.update(data)
+        offset += len(data)
     return digest.digest()
 
 

@@ -144,6 +144,10 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self.snapshots = snapshots
         self.dns = dns
         self.inbox = inbox
+        if inbox is not None:
+            # Settled files go while the NAS is online, never to a NAS that is not.
+            inbox.may_flush = lambda: self.machine.state is NasState.ONLINE
+            inbox.on_change = self.async_publish
         self._moving = asyncio.Lock()
         """Held while the state changes and its side effects run."""
         # What a transition does besides changing the state: by the pair of states,
@@ -433,9 +437,9 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             self.start_flush(self.inbox)
 
     def start_flush(self, inbox: InboxFlusher) -> asyncio.Task[FlushResult]:
-        """Flush the inbox (or join the flush that runs); show the outcome."""
+        """Flush the inbox (or join the flush that runs); it shows its outcome."""
         task = inbox.start()
-        task.add_done_callback(lambda _: self.async_publish())
+        self.async_publish()
         return task
 
     # -- The NAS's pushes --------------------------------------------------------

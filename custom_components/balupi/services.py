@@ -171,5 +171,6 @@ async def _flush_inbox(call: ServiceCall) -> ServiceResponse:
             for failure in result.failures
         ],
         "files_remaining": result.remaining.files,
+        "files_waiting": result.waiting.files,
     }
     return response

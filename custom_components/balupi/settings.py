@@ -19,6 +19,7 @@ from .const import (
     CONF_HEARTBEAT_FAILURES,
     CONF_HEARTBEAT_INTERVAL,
     CONF_INBOX_FOLDER,
+    CONF_INBOX_SETTLE_TIME,
     CONF_NAS_INBOX_PATH,
     CONF_NAS_IP,
     CONF_NAS_MAC,
@@ -152,6 +153,8 @@ class Options:
     wol_port: int
     nas_plug: str
     """MAC of the plug that powers the NAS, or "" when none does."""
+    inbox_settle_time: int
+    """Seconds an inbox file must stay unchanged (and closed) before it is sent."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Options:
@@ -171,6 +174,7 @@ class Options:
             wol_broadcast=str(merged[CONF_WOL_BROADCAST]).strip(),
             wol_port=int(merged[CONF_WOL_PORT]),
             nas_plug=str(merged[CONF_NAS_PLUG]),
+            inbox_settle_time=int(merged[CONF_INBOX_SETTLE_TIME]),
         )
 
     def problems(self) -> list[str]:
