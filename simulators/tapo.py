@@ -22,7 +22,11 @@ P110/P115 with the components announced in ``component_nego``.
 A plug can also answer python-kasa's UDP discovery probe on port 20002, and it can be
 switched between the behaviours a real plug shows: online, port closed (refused),
 silent (a plug that dropped off Wi-Fi: nothing comes back), slow, with its sessions
-expired, or bound to another account.
+expired, or bound to another account. It can also answer like no plug should
+(``hostile``, see ``simulators.hostile``): the HTTP kinds on every reply, handshakes
+included; the body kinds inside the encryption of the SMART replies, as only a device
+that knows the account could send them (``HUGE_NUMBER`` also in the ``TIMEOUT``
+cookie of the handshake).
 
 Run plugs alone with ``python -m simulators.tapo --plug "NAS plug,P110,45"``.
 """
@@ -52,6 +56,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .hostile import DIGITS, Hostile, hostile_body, hostile_http
 from .server import LoopbackHttpServer
 
 _LOGGER = logging.getLogger(__name__)
@@ -281,6 +286,8 @@ class TapoPlugSimulator(LoopbackHttpServer):
         self._runtime_today_min = 0.0
         self._runtime_month_min = 0.0
         self._sessions: dict[str, _KlapSession] = {}
+        self.hostile: Hostile | None = None
+        """Answer like no plug should (in every mode but refused and silent)."""
         self._mode = PlugMode.ONLINE
         self._discovery: asyncio.DatagramTransport | None = None
         self._methods = self._method_table()
@@ -484,8 +491,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
             content_type="application/octet-stream",
         )
         response.set_cookie(SESSION_COOKIE, session_id)
-        response.set_cookie(TIMEOUT_COOKIE, str(self.session_timeout))
-        return response
+        timeout = "9" * DIGITS if self.hostile is Hostile.HUGE_NUMBER else None
+        response.set_cookie(TIMEOUT_COOKIE, timeout or str(self.session_timeout))
+        return await self._hostile_http(request, response)
 
     async def _handshake2(self, request: web.Request) -> web.StreamResponse:
         await self._gate()
@@ -496,7 +504,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
             # plug's account (e.g. a default or blank account) ends here.
             return web.Response(status=403)
         session.established = True
-        return web.Response(content_type="application/octet-stream")
+        return await self._hostile_http(
+            request, web.Response(content_type="application/octet-stream")
+        )
 
     async def _request(self, request: web.Request) -> web.StreamResponse:
         await self._gate()
@@ -516,8 +526,31 @@ class TapoPlugSimulator(LoopbackHttpServer):
         self.requests += 1
         reply = self._dispatch(smart_request)
         payload = json.dumps(reply, separators=(",", ":")).encode()
-        return web.Response(
-            body=session.encrypt(seq, payload), content_type="application/octet-stream"
+        hostile = self.hostile
+        if (
+            hostile is not None
+            and hostile.in_body
+            and hostile is not Hostile.WRONG_TYPES
+        ):
+            # WRONG_TYPES is in get_device_info (above): the rest of the reply is real.
+            payload = hostile_body(hostile, wrong_types=b"")
+        return await self._hostile_http(
+            request,
+            web.Response(
+                body=session.encrypt(seq, payload),
+                content_type="application/octet-stream",
+            ),
+        )
+
+    async def _hostile_http(
+        self, request: web.Request, real: web.Response
+    ) -> web.StreamResponse:
+        """``real``, or the HTTP-level hostile reply around its body."""
+        if self.hostile is None or self.hostile.in_body:
+            return real
+        body = real.body if isinstance(real.body, bytes) else b""
+        return await hostile_http(
+            request, self.hostile, body, content_type="application/octet-stream"
         )
 
     def _session(self, request: web.Request) -> _KlapSession | None:
@@ -627,6 +660,8 @@ class TapoPlugSimulator(LoopbackHttpServer):
             info["overheat_status"] = "normal"
         else:
             info["overheated"] = False
+        if self.hostile is Hostile.WRONG_TYPES:
+            info.update(WRONG_TYPES)
         return info
 
     def _get_device_usage(self, _params: dict[str, Any]) -> dict[str, Any]:
@@ -750,6 +785,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
         reply[12:16] = binascii.crc32(reply).to_bytes(4, "big")
         return bytes(reply)
 
+
+WRONG_TYPES: dict[str, Any] = {"rssi": "strong", "fw_ver": {"major": 1}, "nickname": 7}
+"""Device info values of types no plug sends (inside the encryption)."""
 
 _TDP_HEADER = struct.Struct(">BBHHBBII")
 _TDP_CRC_SEED = 0x5A6B7C8D
