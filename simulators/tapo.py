@@ -72,6 +72,9 @@ DEFAULT_SESSION_TIMEOUT = 86400
 MAX_SESSIONS = 64
 """Sessions kept per plug; every reconnect makes one, so old ones are dropped."""
 
+SPLIT_PAUSE = 0.01
+"""Seconds between the two parts of a split handshake reply (``split_replies``)."""
+
 # SMART error codes (python-kasa SmartErrorCode).
 SUCCESS = 0
 UNKNOWN_METHOD_ERROR = -1002
@@ -288,6 +291,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
         self._sessions: dict[str, _KlapSession] = {}
         self.hostile: Hostile | None = None
         """Answer like no plug should (in every mode but refused and silent)."""
+        self.split_replies = False
+        """Send the handshake reply in two parts, the body after the cookies, as a
+        plug's TCP stack may deliver it (``SPLIT_PAUSE`` apart)."""
         self._mode = PlugMode.ONLINE
         self._discovery: asyncio.DatagramTransport | None = None
         self._methods = self._method_table()
@@ -486,14 +492,35 @@ class TapoPlugSimulator(LoopbackHttpServer):
         session_id = secrets.token_hex(16).upper()
         self._sessions[session_id] = session
         self.handshakes += 1
-        response = web.Response(
-            body=remote_seed + _sha256(local_seed, remote_seed, self._auth_hash),
-            content_type="application/octet-stream",
-        )
-        response.set_cookie(SESSION_COOKIE, session_id)
+        body = remote_seed + _sha256(local_seed, remote_seed, self._auth_hash)
         timeout = "9" * DIGITS if self.hostile is Hostile.HUGE_NUMBER else None
-        response.set_cookie(TIMEOUT_COOKIE, timeout or str(self.session_timeout))
+        cookies = {
+            SESSION_COOKIE: session_id,
+            TIMEOUT_COOKIE: timeout or str(self.session_timeout),
+        }
+        if self.split_replies and self.hostile is None:
+            return await self._split_reply(request, body, cookies)
+        response = web.Response(body=body, content_type="application/octet-stream")
+        for name, value in cookies.items():
+            response.set_cookie(name, value)
         return await self._hostile_http(request, response)
+
+    async def _split_reply(
+        self, request: web.Request, body: bytes, cookies: dict[str, str]
+    ) -> web.StreamResponse:
+        """Send the headers (and cookies) with one byte, the rest a moment later."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/octet-stream"}
+        )
+        for name, value in cookies.items():
+            response.set_cookie(name, value)
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[:1])
+        await asyncio.sleep(SPLIT_PAUSE)
+        await response.write(body[1:])
+        await response.write_eof()
+        return response
 
     async def _handshake2(self, request: web.Request) -> web.StreamResponse:
         await self._gate()
@@ -786,7 +813,7 @@ class TapoPlugSimulator(LoopbackHttpServer):
         return bytes(reply)
 
 
-WRONG_TYPES: dict[str, Any] = {"rssi": "strong", "fw_ver": {"major": 1}, "nickname": 7}
+WRONG_TYPES: dict[str, Any] = {"fw_ver": {"major": 1}, "rssi": "strong"}
 """Device info values of types no plug sends (inside the encryption)."""
 
 _TDP_HEADER = struct.Struct(">BBHHBBII")

@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-import math
 from typing import Any
 
 import aiohttp
@@ -133,16 +132,15 @@ def address_of(device: Device) -> PlugAddress:
 def reading_of(device: Device) -> PlugReading:
     """Read an updated python-kasa device into a ``PlugReading``.
 
-    Raises TypeError or ValueError (see ``GARBLED``) when the plug reported values
-    of the wrong type.
+    Raises one of ``GARBLED`` when the plug reported values of the wrong type.
     """
     energy = device.modules.get(Module.Energy)
     return PlugReading(
-        mac=_typed(device.mac, str).lower().replace("-", ":"),
-        alias=_typed_or_none(device.alias, str),
-        model=_typed(device.model, str),
-        firmware=_typed_or_none(device.hw_info.get("sw_ver"), str),
-        is_on=_typed(device.is_on, bool),
+        mac=device.mac.lower().replace("-", ":"),
+        alias=device.alias,
+        model=device.model,
+        firmware=_firmware(device.hw_info.get("sw_ver")),
+        is_on=device.is_on,
         power=_optional(lambda: energy.current_consumption) if energy else None,
         voltage=_optional(lambda: energy.voltage) if energy else None,
         current=_optional(lambda: energy.current) if energy else None,
@@ -150,20 +148,19 @@ def reading_of(device: Device) -> PlugReading:
         energy_month=(
             _optional(lambda: energy.consumption_this_month) if energy else None
         ),
-        rssi=_typed_or_none(device.rssi, int),
-        device_time=_typed(device.time, datetime),
+        rssi=device.rssi,
+        device_time=device.time,
     )
 
 
-def _typed[T](value: object, kind: type[T]) -> T:
-    """``value`` if it is a ``kind`` (a bool is no int here); else TypeError."""
-    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+def _firmware(value: object) -> str | None:
+    """The firmware version: python-kasa passes it on as the plug sent it.
+
+    (It converts the other values, raising one of ``GARBLED`` when it cannot.)
+    """
+    if value is None or isinstance(value, str):
         return value
-    raise TypeError(f"the plug reported a {type(value).__name__} for a {kind.__name__}")
-
-
-def _typed_or_none[T](value: object, kind: type[T]) -> T | None:
-    return None if value is None else _typed(value, kind)
+    raise TypeError(f"the plug reported a {type(value).__name__} as its firmware")
 
 
 def _optional(read: Any) -> float | None:
@@ -172,11 +169,7 @@ def _optional(read: Any) -> float | None:
         value = read()
     except KasaException:
         return None
-    if value is None:
-        return None
-    if isinstance(value, bool) or not math.isfinite(number := float(value)):
-        raise ValueError(f"the plug reported {value!r} for a reading")
-    return number
+    return None if value is None else float(value)
 
 
 class PlugClient:
