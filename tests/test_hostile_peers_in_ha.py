@@ -18,6 +18,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -208,3 +209,23 @@ async def test_a_plug_bomb_costs_little_in_home_assistant(
         tracemalloc.stop()
     assert not router.last_update_success
     assert peak < BOMB_BUDGET, f"{peak / 2**20:.1f} MiB"
+
+
+async def test_plugs_use_sessions_made_by_home_assistant(
+    hass: HomeAssistant, loaded_plug_entry: MockConfigEntry
+) -> None:
+    """One per plug, on Home Assistant's connection pool, let go at unload."""
+    client = loaded_plug_entry.runtime_data.plugs[
+        next(iter(loaded_plug_entry.runtime_data.plugs))
+    ]._client
+    sessions = [device.config.http_client for device in client._devices.values()]
+    assert len(sessions) == 3
+    assert len({id(session) for session in sessions}) == 3
+    pool = async_get_clientsession(hass, verify_ssl=False).connector
+    for session in sessions:
+        assert session is not None
+        assert session.connector is pool
+        assert session.auto_decompress is False
+    assert await hass.config_entries.async_unload(loaded_plug_entry.entry_id)
+    assert all(session is not None and session.closed for session in sessions)
+    assert not pool.closed
