@@ -6,7 +6,8 @@ need no auth and answer ``{"status": "ok", "version": ..., "api_version": "1",
 
 The simulator can be switched between behaviours a real NAS shows: up, down with the
 port closed (refused), down but silent (a hung or sleeping host: the TCP connection is
-accepted and nothing comes back), slow, and broken (HTTP 500).
+accepted and nothing comes back), slow, and broken (HTTP 500); and it can answer like no
+NAS should (``hostile``, see ``simulators.hostile``).
 
 The NAS's own pushes to the Pi (signed, with the snapshot) are
 ``simulators.nas_push.NasPushClient``; the snapshot is ``simulators.snapshot``.
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from .hostile import Hostile, hostile_response
 from .nas_push import NasPushClient
 from .server import LoopbackHttpServer
 from .snapshot import make_snapshot
@@ -94,6 +96,8 @@ class BaluHostSimulator(LoopbackHttpServer):
         self.version = BALUHOST_VERSION
         self.health_requests = 0
         """Requests that reached /api/health or /api/ping, in every mode but refused."""
+        self.hostile: Hostile | None = None
+        """Answer health checks with this instead (in every mode but refused)."""
         self._mode = NasMode.UP
 
     @property
@@ -178,7 +182,7 @@ class BaluHostSimulator(LoopbackHttpServer):
         await self._gate()
         if self._mode is NasMode.ERROR:
             return web.json_response({"detail": "Internal Server Error"}, status=500)
-        return web.json_response(
+        reply = web.json_response(
             {
                 "status": "ok",
                 "version": self.version,
@@ -186,6 +190,15 @@ class BaluHostSimulator(LoopbackHttpServer):
                 "min_api_version": "1",
             }
         )
+        if self.hostile is not None:
+            return await hostile_response(
+                request, self.hostile, reply, wrong_types=WRONG_TYPES
+            )
+        return reply
+
+
+WRONG_TYPES = b'{"status": "ok", "version": {"major": 1}, "api_version": [1]}'
+"""A health reply with values of types BaluHost never sends."""
 
 
 async def _serve(host: str, port: int) -> None:

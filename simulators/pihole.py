@@ -34,7 +34,9 @@ Written from FTL v6.4.1 (``src/api/auth.c``, ``src/api/api.c``, ``src/api/config
 * Anything else → 404 ``not_found``.
 
 Like the other simulators it can be refused (port closed), silent (connections
-accepted, nothing comes back) or slow (``latency``).
+accepted, nothing comes back) or slow (``latency``), and it can answer like no Pi-hole
+should (``hostile``, see ``simulators.hostile``): the request still has its effect
+(a login takes a seat), only the reply is replaced.
 
 Run it alone with ``python -m simulators.pihole --port 18080 --password secret``.
 """
@@ -59,6 +61,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from .hostile import Hostile, hostile_response
 from .server import LoopbackHttpServer
 
 DEFAULT_SESSION_TIMEOUT = 1800
@@ -148,6 +151,8 @@ class PiholeSimulator(LoopbackHttpServer):
         self.sessions: dict[str, PiholeSession] = {}
         """Seats in use by session id, expired ones included until a login reclaims
         them."""
+        self.hostile: Hostile | None = None
+        """Answer every request with this instead (in every mode but refused)."""
         self._mode = PiholeMode.UP
 
     @property
@@ -204,12 +209,21 @@ class PiholeSimulator(LoopbackHttpServer):
     # -- HTTP ---------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        reply = _Reply(time.perf_counter())
         # civetweb decodes the whole path (form-style: "+" too) before FTL splits it.
         path = unquote_plus(request.raw_path.partition("?")[0])
-        method = request.method
-        self.requests[method, path] += 1
+        self.requests[request.method, path] += 1
         await self._gate()
+        real = await self._answer(request, path)
+        if self.hostile is None or not isinstance(real, web.Response):
+            return real
+        wrong_types = WRONG_LOGIN if path == AUTH_PATH else WRONG_CONFIG
+        return await hostile_response(
+            request, self.hostile, real, wrong_types=wrong_types
+        )
+
+    async def _answer(self, request: web.Request, path: str) -> web.StreamResponse:
+        reply = _Reply(time.perf_counter())
+        method = request.method
         if path == AUTH_PATH and method in {"GET", "POST", "DELETE"}:
             return await self._auth(request, reply)
         value = path.removeprefix(HOSTS_PATH + "/")
@@ -396,6 +410,16 @@ class PiholeSimulator(LoopbackHttpServer):
 
     def _expiry(self) -> float:
         return self.clock() + self.session_timeout
+
+
+WRONG_LOGIN = (
+    b'{"session": {"valid": true, "sid": "abc\\r\\nX-Injected: 1", "validity": "1800",'
+    b' "message": ["password correct"]}}'
+)
+"""A login reply with values FTL never sends: a session id with a line break (it would
+go into a header), texts where numbers belong and the other way round."""
+WRONG_CONFIG = b'{"config": {"dns": {"hosts": [1, 2]}, "webserver": {"api": []}}}'
+"""A config reply with values of types FTL never sends."""
 
 
 class _Reply:

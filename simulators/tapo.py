@@ -22,7 +22,11 @@ P110/P115 with the components announced in ``component_nego``.
 A plug can also answer python-kasa's UDP discovery probe on port 20002, and it can be
 switched between the behaviours a real plug shows: online, port closed (refused),
 silent (a plug that dropped off Wi-Fi: nothing comes back), slow, with its sessions
-expired, or bound to another account.
+expired, or bound to another account. It can also answer like no plug should
+(``hostile``, see ``simulators.hostile``): the HTTP kinds on every reply, handshakes
+included; the body kinds inside the encryption of the SMART replies, as only a device
+that knows the account could send them (``HUGE_NUMBER`` also in the ``TIMEOUT``
+cookie of the handshake).
 
 Run plugs alone with ``python -m simulators.tapo --plug "NAS plug,P110,45"``.
 """
@@ -52,6 +56,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .hostile import DIGITS, Hostile, hostile_body, hostile_http
 from .server import LoopbackHttpServer
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,6 +71,9 @@ DEFAULT_SESSION_TIMEOUT = 86400
 
 MAX_SESSIONS = 64
 """Sessions kept per plug; every reconnect makes one, so old ones are dropped."""
+
+SPLIT_PAUSE = 0.01
+"""Seconds between the two parts of a split handshake reply (``split_replies``)."""
 
 # SMART error codes (python-kasa SmartErrorCode).
 SUCCESS = 0
@@ -281,6 +289,11 @@ class TapoPlugSimulator(LoopbackHttpServer):
         self._runtime_today_min = 0.0
         self._runtime_month_min = 0.0
         self._sessions: dict[str, _KlapSession] = {}
+        self.hostile: Hostile | None = None
+        """Answer like no plug should (in every mode but refused and silent)."""
+        self.split_replies = False
+        """Send the handshake reply in two parts, the body after the cookies, as a
+        plug's TCP stack may deliver it (``SPLIT_PAUSE`` apart)."""
         self._mode = PlugMode.ONLINE
         self._discovery: asyncio.DatagramTransport | None = None
         self._methods = self._method_table()
@@ -479,12 +492,34 @@ class TapoPlugSimulator(LoopbackHttpServer):
         session_id = secrets.token_hex(16).upper()
         self._sessions[session_id] = session
         self.handshakes += 1
-        response = web.Response(
-            body=remote_seed + _sha256(local_seed, remote_seed, self._auth_hash),
-            content_type="application/octet-stream",
+        body = remote_seed + _sha256(local_seed, remote_seed, self._auth_hash)
+        timeout = "9" * DIGITS if self.hostile is Hostile.HUGE_NUMBER else None
+        cookies = {
+            SESSION_COOKIE: session_id,
+            TIMEOUT_COOKIE: timeout or str(self.session_timeout),
+        }
+        if self.split_replies and self.hostile is None:
+            return await self._split_reply(request, body, cookies)
+        response = web.Response(body=body, content_type="application/octet-stream")
+        for name, value in cookies.items():
+            response.set_cookie(name, value)
+        return await self._hostile_http(request, response)
+
+    async def _split_reply(
+        self, request: web.Request, body: bytes, cookies: dict[str, str]
+    ) -> web.StreamResponse:
+        """Send the headers (and cookies) with one byte, the rest a moment later."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/octet-stream"}
         )
-        response.set_cookie(SESSION_COOKIE, session_id)
-        response.set_cookie(TIMEOUT_COOKIE, str(self.session_timeout))
+        for name, value in cookies.items():
+            response.set_cookie(name, value)
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[:1])
+        await asyncio.sleep(SPLIT_PAUSE)
+        await response.write(body[1:])
+        await response.write_eof()
         return response
 
     async def _handshake2(self, request: web.Request) -> web.StreamResponse:
@@ -496,7 +531,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
             # plug's account (e.g. a default or blank account) ends here.
             return web.Response(status=403)
         session.established = True
-        return web.Response(content_type="application/octet-stream")
+        return await self._hostile_http(
+            request, web.Response(content_type="application/octet-stream")
+        )
 
     async def _request(self, request: web.Request) -> web.StreamResponse:
         await self._gate()
@@ -516,8 +553,31 @@ class TapoPlugSimulator(LoopbackHttpServer):
         self.requests += 1
         reply = self._dispatch(smart_request)
         payload = json.dumps(reply, separators=(",", ":")).encode()
-        return web.Response(
-            body=session.encrypt(seq, payload), content_type="application/octet-stream"
+        hostile = self.hostile
+        if (
+            hostile is not None
+            and hostile.in_body
+            and hostile is not Hostile.WRONG_TYPES
+        ):
+            # WRONG_TYPES is in get_device_info (above): the rest of the reply is real.
+            payload = hostile_body(hostile, wrong_types=b"")
+        return await self._hostile_http(
+            request,
+            web.Response(
+                body=session.encrypt(seq, payload),
+                content_type="application/octet-stream",
+            ),
+        )
+
+    async def _hostile_http(
+        self, request: web.Request, real: web.Response
+    ) -> web.StreamResponse:
+        """``real``, or the HTTP-level hostile reply around its body."""
+        if self.hostile is None or self.hostile.in_body:
+            return real
+        body = real.body if isinstance(real.body, bytes) else b""
+        return await hostile_http(
+            request, self.hostile, body, content_type="application/octet-stream"
         )
 
     def _session(self, request: web.Request) -> _KlapSession | None:
@@ -627,6 +687,8 @@ class TapoPlugSimulator(LoopbackHttpServer):
             info["overheat_status"] = "normal"
         else:
             info["overheated"] = False
+        if self.hostile is Hostile.WRONG_TYPES:
+            info.update(WRONG_TYPES)
         return info
 
     def _get_device_usage(self, _params: dict[str, Any]) -> dict[str, Any]:
@@ -750,6 +812,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
         reply[12:16] = binascii.crc32(reply).to_bytes(4, "big")
         return bytes(reply)
 
+
+WRONG_TYPES: dict[str, Any] = {"fw_ver": {"major": 1}, "rssi": "strong"}
+"""Device info values of types no plug sends (inside the encryption)."""
 
 _TDP_HEADER = struct.Struct(">BBHHBBII")
 _TDP_CRC_SEED = 0x5A6B7C8D

@@ -35,6 +35,7 @@ from .services import async_register_services
 from .settings import ConnectionSettings, Options
 from .snapshot import SnapshotKeeper, snapshot_store
 from .views import async_register_views, async_register_webhooks
+from .websession import PlugSessions
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -116,8 +117,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     await replay.async_load()
     data = BaluPiData(connection, options, nas, verifier, replay)
     if connection.tapo_username is not None:
+        sessions = PlugSessions(hass)
+        entry.async_on_unload(sessions.detach)
         plug_client = PlugClient(
-            Credentials(connection.tapo_username, connection.tapo_password or "")
+            Credentials(connection.tapo_username, connection.tapo_password or ""),
+            session_factory=sessions,
         )
         entry.async_on_unload(plug_client.close)
         counters = CounterKeeper(hass, entry.entry_id)

@@ -20,7 +20,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     OptionsFlow,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -106,6 +106,7 @@ from .validation import (
     normalize_ip,
     normalize_mac,
 )
+from .websession import PlugSessions
 
 if TYPE_CHECKING:
     from .coordinator import BaluPiConfigEntry
@@ -394,7 +395,9 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_pihole()
             password = user_input.get(CONF_TAPO_PASSWORD, "")
             self._found, errors = await find_plugs(
-                Credentials(username, password), user_input.get(CONF_PLUG_HOST, "")
+                self.hass,
+                Credentials(username, password),
+                user_input.get(CONF_PLUG_HOST, ""),
             )
             if self._found:
                 self._data[CONF_TAPO_USERNAME] = username
@@ -550,7 +553,9 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             username = user_input[CONF_TAPO_USERNAME].strip()
             password = user_input[CONF_TAPO_PASSWORD]
-            errors = await _check_account(entry, Credentials(username, password))
+            errors = await _check_account(
+                self.hass, entry, Credentials(username, password)
+            )
             if not errors:
                 return self.async_update_reload_and_abort(
                     entry,
@@ -643,10 +648,11 @@ class BaluPiOptionsFlow(OptionsFlow):
 
 
 async def _check_account(
-    entry: ConfigEntry, credentials: Credentials
+    hass: HomeAssistant, entry: ConfigEntry, credentials: Credentials
 ) -> dict[str, str]:
     """Read the entry's plugs with ``credentials`` until one answers; return errors."""
-    client = PlugClient(credentials)
+    sessions = PlugSessions(hass)
+    client = PlugClient(credentials, session_factory=sessions)
     errors = {"base": "cannot_connect"}
     try:
         for subentry in plug_subentries(entry):
@@ -659,6 +665,7 @@ async def _check_account(
             return {}
     finally:
         await client.close()
+        sessions.detach()
     return errors
 
 

@@ -3,18 +3,19 @@
 Plain Python on top of an injected ``aiohttp.ClientSession`` (Home Assistant's shared
 session in the integration, any session in tests and tools). BaluHost answers
 ``GET /api/health`` with ``{"status": "ok", "version": ..., "api_version": "1", ...}``.
+Any other reply, however odd (see ``peer_reply``), is a ``NasReplyError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-import json
 import time
 
 import aiohttp
 
 from .net import connect_reason
+from .peer_reply import ACCEPT_IDENTITY, ReplyError, parse_json, printable, read_body
 
 HEALTH_PATH = "/api/health"
 # A health reply is a few dozen bytes; anything much larger is not BaluHost.
@@ -58,16 +59,14 @@ async def fetch_health(
             async with session.get(
                 base_url + HEALTH_PATH,
                 allow_redirects=False,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **ACCEPT_IDENTITY},
+                auto_decompress=False,
             ) as response:
                 if response.status != 200:
                     raise NasReplyError(f"HTTP {response.status}")
-                body = b""
-                # read(n) may return less than n: read to the end, or past the cap.
-                while len(body) <= MAX_HEALTH_BYTES and (
-                    chunk := await response.content.read(MAX_HEALTH_BYTES + 1)
-                ):
-                    body += chunk
+                body = await read_body(response, MAX_HEALTH_BYTES)
+    except ReplyError as err:
+        raise NasReplyError(str(err)) from err
     except TimeoutError as err:
         raise NasUnreachableError(f"no reply within {timeout:g} s") from err
     except aiohttp.ClientConnectorError as err:
@@ -79,22 +78,23 @@ async def fetch_health(
 
 
 def _parse_health(body: bytes, latency: float) -> NasHealth:
-    if len(body) > MAX_HEALTH_BYTES:
-        raise NasReplyError("reply too large for a health check")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise NasReplyError("reply is not JSON") from err
+        data = parse_json(body)
+    except ReplyError as err:
+        raise NasReplyError(str(err)) from err
     if not isinstance(data, dict) or data.get("status") != "ok":
         raise NasReplyError("reply is not a healthy BaluHost status")
     return NasHealth(
-        version=_optional_text(data.get("version")),
-        api_version=_optional_text(data.get("api_version")),
+        version=_optional_text(data.get("version"), "version"),
+        api_version=_optional_text(data.get("api_version"), "api_version"),
         latency=latency,
     )
 
 
-def _optional_text(value: object) -> str | None:
+def _optional_text(value: object, key: str) -> str | None:
+    """A version as text (BaluHost sends strings; a number is taken as one)."""
     if value is None:
         return None
-    return str(value)[:64]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise NasReplyError(f"reply has a {key} that is not text")
+    return printable(str(value)[:64], 64)

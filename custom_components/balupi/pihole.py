@@ -20,13 +20,14 @@ Pi-hole v6 (FTL) facts it relies on:
   {"app_sudo": false}}}}``.
 
 Hostnames are compared case-insensitively (DNS names are) and written in lower case.
+A reply that is not what FTL sends, however odd (see ``peer_reply``), is a
+``PiholeReplyError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,7 @@ from urllib.parse import quote
 import aiohttp
 
 from .net import connect_reason
+from .peer_reply import ACCEPT_IDENTITY, ReplyError, parse_json, printable, read_body
 
 AUTH_PATH = "/api/auth"
 HOSTS_PATH = "/api/config/dns/hosts"
@@ -45,6 +47,8 @@ MAX_REPLY_BYTES = 1024 * 1024
 """A hosts list of a few thousand records; anything larger is not a Pi-hole reply."""
 
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_SID = re.compile(r"[!-~]{1,128}")
+"""What a session id may be to go into a header: FTL's are 24 base64 characters."""
 
 
 class PiholeError(Exception):
@@ -53,6 +57,10 @@ class PiholeError(Exception):
 
 class PiholeUnreachableError(PiholeError):
     """No HTTP reply at all: refused, no route, name not resolved or timed out."""
+
+
+class PiholeReplyError(PiholeError):
+    """An HTTP reply came back, but not one a Pi-hole v6 sends."""
 
 
 class PiholeAuthError(PiholeError):
@@ -107,11 +115,11 @@ class PiholeClient:
         try:
             records = data["config"]["dns"]["hosts"]
         except (KeyError, TypeError) as err:
-            raise PiholeError("reply has no dns.hosts list") from err
+            raise PiholeReplyError("reply has no dns.hosts list") from err
         if not isinstance(records, list) or not all(
             isinstance(record, str) for record in records
         ):
-            raise PiholeError("reply has no dns.hosts list")
+            raise PiholeReplyError("reply has no dns.hosts list")
         return records
 
     async def where(self, hostname: str) -> list[str]:
@@ -171,9 +179,9 @@ class PiholeClient:
         try:
             app_sudo = data["config"]["webserver"]["api"]["app_sudo"]
         except (KeyError, TypeError) as err:
-            raise PiholeError("reply has no webserver.api.app_sudo") from err
+            raise PiholeReplyError("reply has no webserver.api.app_sudo") from err
         if not isinstance(app_sudo, bool):
-            raise PiholeError("reply has no webserver.api.app_sudo")
+            raise PiholeReplyError("reply has no webserver.api.app_sudo")
         return app_sudo
 
     async def close(self) -> None:
@@ -185,8 +193,9 @@ class PiholeClient:
             async with asyncio.timeout(self._timeout):
                 async with self._session.delete(
                     self._url + AUTH_PATH,
-                    headers={SID_HEADER: sid},
+                    headers={SID_HEADER: sid, **ACCEPT_IDENTITY},
                     allow_redirects=False,
+                    auto_decompress=False,
                 ):
                     pass
         except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError):
@@ -238,7 +247,7 @@ class PiholeClient:
         body: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """One HTTP exchange: the status and the parsed JSON body (None if none)."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **ACCEPT_IDENTITY}
         if sid:
             headers[SID_HEADER] = sid
         try:
@@ -249,13 +258,12 @@ class PiholeClient:
                     json=body,
                     headers=headers,
                     allow_redirects=False,
+                    auto_decompress=False,
                 ) as response:
                     status = response.status
-                    raw = bytearray()
-                    async for chunk in response.content.iter_chunked(64 * 1024):
-                        raw += chunk
-                        if len(raw) > MAX_REPLY_BYTES:
-                            raise PiholeError("reply too large")
+                    raw = await read_body(response, MAX_REPLY_BYTES)
+        except ReplyError as err:
+            raise PiholeReplyError(f"HTTP {status}, {err}") from err
         except TimeoutError as err:
             raise PiholeUnreachableError(
                 f"no reply within {self._timeout:g} s"
@@ -269,9 +277,9 @@ class PiholeClient:
         if not raw:
             return status, None
         try:
-            return status, json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise PiholeError(f"HTTP {status}, reply is not JSON") from err
+            return status, parse_json(raw)
+        except ReplyError as err:
+            raise PiholeReplyError(f"HTTP {status}, {err}") from err
 
 
 def validate_hostname(hostname: str) -> str:
@@ -311,13 +319,14 @@ def _session_id(data: Any) -> str:
     """The sid of a login reply; "" for a Pi-hole without a password."""
     session = data.get("session") if isinstance(data, dict) else None
     if not isinstance(session, dict) or session.get("valid") is not True:
-        raise PiholeError("login reply has no valid session")
+        raise PiholeReplyError("login reply has no valid session")
     sid = session.get("sid")
     if sid is None:
         # No password set on the Pi-hole: every request is allowed without one.
         return ""
-    if not isinstance(sid, str) or not sid:
-        raise PiholeError("login reply has no session id")
+    if not isinstance(sid, str) or not _SID.fullmatch(sid):
+        # It goes into a header: aiohttp refuses a line break there with ValueError.
+        raise PiholeReplyError("login reply has no session id")
     return sid
 
 
@@ -338,5 +347,5 @@ def _error(status: int, data: Any) -> PiholeError:
             "webserver.api.app_sudo or use the web password"
         )
     if isinstance(message, str) and message:
-        return PiholeError(f"HTTP {status}: {message[:200]}")
+        return PiholeError(f"HTTP {status}: {printable(message)}")
     return PiholeError(f"HTTP {status}")

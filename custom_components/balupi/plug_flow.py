@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigSubentry,
@@ -18,6 +19,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
@@ -49,6 +51,7 @@ from .plugs import (
 )
 from .schema import vol
 from .validation import parse_plug_host
+from .websession import PlugSessions
 
 CONF_PLUG_HOST = "plug_host"
 CONF_PLUGS = "plugs"
@@ -111,12 +114,22 @@ def subentry_address(data: Mapping[str, Any]) -> PlugAddress:
 
 
 async def find_plugs(
-    credentials: Credentials, host_text: str
+    hass: HomeAssistant, credentials: Credentials, host_text: str
 ) -> tuple[list[FoundPlug], dict[str, str]]:
     """Return the plugs the account opens, or the form errors that explain why none.
 
     With an address, only that plug is asked; without, the network is searched.
     """
+    sessions = PlugSessions(hass)
+    try:
+        return await _find_plugs(credentials, host_text, sessions())
+    finally:
+        sessions.detach()
+
+
+async def _find_plugs(
+    credentials: Credentials, host_text: str, session: aiohttp.ClientSession
+) -> tuple[list[FoundPlug], dict[str, str]]:
     errors: dict[str, str] = {}
     if host_text.strip():
         try:
@@ -124,7 +137,9 @@ async def find_plugs(
         except ValueError:
             return [], {CONF_PLUG_HOST: "invalid_plug_host"}
         try:
-            address, reading = await probe_plug(host, credentials, port=port)
+            address, reading = await probe_plug(
+                host, credentials, port=port, http_session=session
+            )
         except PlugAuthError:
             errors["base"] = "invalid_auth"
         except PlugUnsupportedError:
@@ -134,7 +149,9 @@ async def find_plugs(
         else:
             return [FoundPlug(address, reading)], {}
         return [], errors
-    found = await discover_plugs(credentials, target=DISCOVERY_TARGET)
+    found = await discover_plugs(
+        credentials, target=DISCOVERY_TARGET, http_session=session
+    )
     if not found:
         return [], {"base": "no_plugs_found"}
     return [FoundPlug(address, reading) for address, reading in found], {}
@@ -171,6 +188,7 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                 errors[CONF_TAPO_USERNAME] = "account_required"
             else:
                 found, errors = await find_plugs(
+                    self.hass,
                     Credentials(username, password),
                     user_input.get(CONF_PLUG_HOST, ""),
                 )

@@ -4,23 +4,32 @@ Plain Python, no Home Assistant. One ``PlugClient`` holds the authenticated pyth
 devices of one Tapo account, cached by host: a plug is connected once and then only
 updated; after any error its connection is dropped and the next read connects afresh.
 Errors come out as ``PlugAuthError`` (the account was rejected) or
-``PlugUnreachableError`` (anything else on the way to the plug).
+``PlugUnreachableError`` (anything else on the way to the plug, a garbled reply too:
+python-kasa lets the parse errors of odd replies out as they are).
 
-No HTTP session is injected: python-kasa needs a cookie jar that accepts cookies from
-IP addresses and clears it before every request, which rules out Home Assistant's
-shared session; the session python-kasa makes for each plug has that jar, and it is
-closed with the plug's connection.
+HTTP sessions are injected (``session_factory``; Home Assistant's layer makes them on
+its shared connection pool), one per plug, made at its first connect and kept across
+reconnects. Not one for all plugs: python-kasa clears the session's whole cookie jar
+before every request and reads the KLAP session cookie of a handshake back from it
+afterwards, so with one jar a plug's request wipes the cookie another plug's handshake
+has just received whenever the reply's body comes in after its headers. The factory
+must make sessions with a cookie jar that accepts cookies from IP addresses
+(``kasa.httpclient.get_cookie_jar``) and with ``auto_decompress=False``: no plug
+compresses, and aiohttp inflates a compressed reply without any limit -- a gzip bomb
+from a plug would cost a gigabyte. Without a factory python-kasa makes its own
+session per plug (with decompression on), as in tools and tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from kasa import (
     AuthenticationError,
     Credentials,
@@ -38,6 +47,17 @@ REQUEST_TIMEOUT = 5
 # Seconds a whole read or switch may take, retries included. A dead plug must cost its
 # own poll this long at most, never the other plugs' polls.
 OPERATION_TIMEOUT = 12.0
+
+GARBLED = (
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+)
+"""What python-kasa raises, besides its own errors, on a reply it cannot read: a JSON
+parse error, a 5000-digit number, a value of the wrong type, a missing key."""
 
 
 class PlugError(Exception):
@@ -110,13 +130,16 @@ def address_of(device: Device) -> PlugAddress:
 
 
 def reading_of(device: Device) -> PlugReading:
-    """Read an updated python-kasa device into a ``PlugReading``."""
+    """Read an updated python-kasa device into a ``PlugReading``.
+
+    Raises one of ``GARBLED`` when the plug reported values of the wrong type.
+    """
     energy = device.modules.get(Module.Energy)
     return PlugReading(
         mac=device.mac.lower().replace("-", ":"),
         alias=device.alias,
         model=device.model,
-        firmware=device.hw_info.get("sw_ver"),
+        firmware=_firmware(device.hw_info.get("sw_ver")),
         is_on=device.is_on,
         power=_optional(lambda: energy.current_consumption) if energy else None,
         voltage=_optional(lambda: energy.voltage) if energy else None,
@@ -128,6 +151,16 @@ def reading_of(device: Device) -> PlugReading:
         rssi=device.rssi,
         device_time=device.time,
     )
+
+
+def _firmware(value: object) -> str | None:
+    """The firmware version: python-kasa passes it on as the plug sent it.
+
+    (It converts the other values, raising one of ``GARBLED`` when it cannot.)
+    """
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"the plug reported a {type(value).__name__} as its firmware")
 
 
 def _optional(read: Any) -> float | None:
@@ -146,14 +179,21 @@ class PlugClient:
         self,
         credentials: Credentials,
         *,
+        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
         request_timeout: int = REQUEST_TIMEOUT,
         operation_timeout: float = OPERATION_TIMEOUT,
     ) -> None:
-        """Use ``credentials`` (the TP-Link cloud account) for every plug."""
+        """Use ``credentials`` (the TP-Link cloud account) for every plug.
+
+        ``session_factory`` makes each plug's HTTP session (see the module's
+        docstring); the caller owns the sessions and closes them.
+        """
         self._credentials = credentials
+        self._session_factory = session_factory
         self._request_timeout = request_timeout
         self._operation_timeout = operation_timeout
         self._devices: dict[str, Device] = {}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def read(self, address: PlugAddress) -> PlugReading:
@@ -201,6 +241,9 @@ class PlugClient:
             except (KasaException, OSError) as err:
                 await self._disconnect(key)
                 raise PlugUnreachableError(_short(err)) from err
+            except GARBLED as err:
+                await self._disconnect(key)
+                raise PlugUnreachableError(f"garbled reply: {_short(err)}") from err
 
     async def _connect(self, address: PlugAddress) -> Device:
         config = DeviceConfig(
@@ -211,9 +254,18 @@ class PlugClient:
             connection_type=DeviceConnectionParameters.from_dict(
                 dict(address.connection)
             ),
+            http_client=self._session(address.key),
         )
         # Device.connect updates the device once and closes it again on failure.
         return await Device.connect(config=config)
+
+    def _session(self, key: str) -> aiohttp.ClientSession | None:
+        """The plug's own HTTP session, made at its first connect; None: python-kasa's."""
+        if self._session_factory is None:
+            return None
+        if (session := self._sessions.get(key)) is None:
+            session = self._sessions[key] = self._session_factory()
+        return session
 
     async def _disconnect(self, key: str) -> None:
         device = self._devices.pop(key, None)
@@ -229,12 +281,14 @@ async def probe_plug(
     port: int | None = None,
     discovery_timeout: float = 3,
     request_timeout: int = REQUEST_TIMEOUT,
+    http_session: aiohttp.ClientSession | None = None,
 ) -> tuple[PlugAddress, PlugReading]:
     """Find out how to speak to the plug at ``host`` and read it once.
 
     Without a port, asks the plug over UDP first (it answers with its protocol and
     port); where UDP is blocked, or for a plug behind a forwarded ``port``, tries
-    every protocol python-kasa knows over TCP.
+    every protocol python-kasa knows over TCP. ``http_session`` is made like those
+    of ``PlugClient``'s ``session_factory``; None lets python-kasa make one.
     """
     device: Device | None = None
     try:
@@ -248,11 +302,20 @@ async def probe_plug(
                 )
             except TimeoutError:
                 device = None
+            if device is not None:
+                # Discovery cannot be given a session (python-kasa 0.10 to 0.12).
+                device.config.http_client = http_session
         if device is None and port is not None:
-            device = await _connect_klap(host, port, credentials, request_timeout)
+            device = await _connect_klap(
+                host, port, credentials, request_timeout, http_session
+            )
         if device is None:
             device = await Discover.try_connect_all(
-                host, credentials=credentials, timeout=request_timeout, port=port
+                host,
+                credentials=credentials,
+                timeout=request_timeout,
+                port=port,
+                http_client=http_session,
             )
         if device is None:
             raise PlugUnreachableError(f"no Tapo plug answers at {host}")
@@ -263,6 +326,8 @@ async def probe_plug(
         raise PlugAuthError(f"Tapo account rejected: {err}") from err
     except (KasaException, OSError) as err:
         raise PlugUnreachableError(_short(err)) from err
+    except GARBLED as err:
+        raise PlugUnreachableError(f"garbled reply: {_short(err)}") from err
     finally:
         if device is not None:
             with contextlib.suppress(Exception):
@@ -279,7 +344,11 @@ KLAP_V2 = {
 
 
 async def _connect_klap(
-    host: str, port: int, credentials: Credentials, timeout: int
+    host: str,
+    port: int,
+    credentials: Credentials,
+    timeout: int,
+    http_session: aiohttp.ClientSession | None,
 ) -> Device | None:
     """Connect with the protocol of current plug firmware, telling a wrong account.
 
@@ -292,6 +361,7 @@ async def _connect_klap(
         port_override=port,
         credentials=credentials,
         connection_type=DeviceConnectionParameters.from_dict(dict(KLAP_V2)),
+        http_client=http_session,
     )
     try:
         return await Device.connect(config=config)
@@ -307,11 +377,14 @@ async def discover_plugs(
     target: str = "255.255.255.255",
     discovery_timeout: float = 5,
     request_timeout: int = REQUEST_TIMEOUT,
+    http_session: aiohttp.ClientSession | None = None,
 ) -> list[tuple[PlugAddress, PlugReading]]:
     """Find the energy-monitoring Tapo plugs on the network and read each once.
 
     Devices that reject the account, that are not plugs with energy monitoring, or
-    that do not answer are left out; the user can still add a plug by its address.
+    that do not answer (or garble their replies) are left out; the user can still add
+    a plug by its address. The plugs are read one after the other, so they can share
+    ``http_session`` (made like those of ``PlugClient``'s ``session_factory``).
     """
     devices = await Discover.discover(
         target=target,
@@ -321,11 +394,12 @@ async def discover_plugs(
     )
     found: list[tuple[PlugAddress, PlugReading]] = []
     for device in devices.values():
+        device.config.http_client = http_session
         try:
             await device.update()
             _require_energy(device)
             found.append((address_of(device), reading_of(device)))
-        except (KasaException, OSError, PlugError):
+        except (KasaException, OSError, PlugError, *GARBLED):
             continue
         finally:
             with contextlib.suppress(Exception):
