@@ -7,6 +7,7 @@ NAS needed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import errno
 import os
 from pathlib import Path
 import socket
@@ -352,3 +353,60 @@ def test_zero_settle_time_means_at_once() -> None:
     watch = SettleWatch(0)
     assert watch.observe([_file("a")]) == [_file("a")]
     assert watch.due_in() is None
+
+
+def test_a_missing_or_relative_inbox(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        LocalInbox(Path("relative"))
+    with LocalInbox(tmp_path / "missing") as local:
+        assert local.listing().files == ()
+        with pytest.raises(NotReadyError, match="vanished"):
+            local.take(_file("a"))
+
+
+def test_where_no_lease_is_granted_the_settle_time_decides(
+    inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem without leases, or another user's file without CAP_LEASE."""
+    (inbox / "a").write_bytes(b"a")
+    real = inbox_local.fcntl.fcntl
+    refused_with = [errno.EINVAL]
+
+    def refuse(fd: int, command: int, arg: int = 0) -> int:
+        if command == inbox_local.fcntl.F_SETLEASE:
+            raise OSError(refused_with[0], os.strerror(refused_with[0]))
+        return real(fd, command, arg)
+
+    monkeypatch.setattr(inbox_local.fcntl, "fcntl", refuse)
+    fd = os.open(inbox / "a", os.O_RDONLY)
+    try:
+        assert open_for_writing(fd) is False
+        refused_with[0] = errno.EACCES
+        assert open_for_writing(fd) is False
+        refused_with[0] = errno.EIO  # anything else is a real failure
+        with pytest.raises(OSError, match="Input/output"):
+            open_for_writing(fd)
+    finally:
+        os.close(fd)
+
+
+def test_putting_back_without_hard_links(
+    inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAT-formatted inbox has no hard links: a free name is taken by a rename."""
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    (inbox / "a.txt").write_bytes(b"a")
+    (inbox / "b.txt").write_bytes(b"b")
+    with LocalInbox(inbox) as local:
+        a, b = local.listing().files
+        taken_a, taken_b = local.take(a), local.take(b)
+        monkeypatch.setattr(os, "link", no_links)
+        assert local.release(taken_a, sent=False) is False
+        (inbox / "b.txt").write_bytes(b"new b")
+        assert local.release(taken_b, sent=False) is False
+    assert (inbox / "a.txt").read_bytes() == b"a"
+    assert (inbox / "b.txt").read_bytes() == b"new b"
+    assert (inbox / "b.txt.kept-1").read_bytes() == b"b"
