@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util.file import WriteError
@@ -277,7 +278,7 @@ async def test_a_push_replayed_after_a_restart_is_refused(
     await hass.async_block_till_done()
     assert hass.states.get(NAS_STATE).state == "online"
 
-    key = f"{DOMAIN}.{loaded_entry.entry_id}.accepted_pushes"
+    key = f"{DOMAIN}.accepted_pushes"
     assert len(hass_storage[key]["data"]) == 2
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done()
@@ -578,3 +579,81 @@ async def test_unloading_ends_the_pihole_session(
     assert await hass.config_entries.async_unload(loaded_dns_entry.entry_id)
     assert pihole.active_sessions == 0
     assert pihole.logouts == 1
+
+
+def _second_entry(nas: BaluHostSimulator, secret: str) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="aa:bb:cc:00:11:33",
+        data={
+            **entry_data(nas),
+            "nas_mac": "aa:bb:cc:00:11:33",
+            "handshake_secret": secret,
+            "webhook_going_offline": "second-going-offline",
+            "webhook_coming_online": "second-coming-online",
+        },
+        minor_version=2,
+    )
+
+
+async def test_two_entries_with_one_secret_accept_a_push_once(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Entries set up before secrets had to differ: a replay is refused by both."""
+    second = _second_entry(nas, SECRET)
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await hass.async_block_till_done()
+    client = await hass_client_no_auth()
+    headers, body = _request(make_snapshot())
+    assert (await client.post(OFFLINE_PATH, data=body, headers=headers)).status == 200
+    await hass.async_block_till_done()
+    states = {loaded_entry.runtime_data.nas.status.state.value}
+    states.add(second.runtime_data.nas.status.state.value)
+    assert states == {"online", "offline"}, "one NAS moved"
+
+    again = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"
+    await hass.async_block_till_done()
+    assert loaded_entry.runtime_data.nas.status.state.value != (
+        second.runtime_data.nas.status.state.value
+    ), "the other NAS did not move"
+
+
+async def test_replays_stay_refused_across_entries_after_an_upgrade(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Signatures an entry stored on its own before are refused for every entry.
+
+    The per-entry store is merged into the shared one and removed.
+    """
+    headers, body = _request(None, path=ONLINE_PATH)
+    signature = headers["X-Balupi-Signature"]
+    legacy = f"{DOMAIN}.{config_entry.entry_id}.accepted_pushes"
+    hass_storage[legacy] = {
+        "version": 1,
+        "key": legacy,
+        "data": {signature: int(headers["X-Balupi-Timestamp"])},
+    }
+    second = _second_entry(nas, SECRET)
+    for entry in (config_entry, second):
+        entry.add_to_hass(hass)
+    # Setting up the integration sets up both entries.
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert second.state is ConfigEntryState.LOADED
+
+    client = await hass_client_no_auth()
+    again = await client.post(ONLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"
+    assert legacy not in hass_storage
+    assert signature in hass_storage[f"{DOMAIN}.accepted_pushes"]["data"]

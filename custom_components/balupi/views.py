@@ -16,6 +16,7 @@ so one Home Assistant can serve several NAS.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import asyncio
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
@@ -26,9 +27,22 @@ from aiohttp import web
 from homeassistant.components import webhook
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER
-from .handshake import INVALID_SIGNATURE, MAX_BODY, PushRejectedError, VerifiedPush
+from .handshake import (
+    INVALID_SIGNATURE,
+    MAX_BODY,
+    SMALL_BODY,
+    TOO_LARGE,
+    BodyDigest,
+    PushRejectedError,
+    ReplayGuard,
+    VerifiedPush,
+    digest_body,
+    digest_small_body,
+)
+from .replay import DATA_REPLAY
 
 if TYPE_CHECKING:
     from .coordinator import BaluPiConfigEntry
@@ -39,6 +53,12 @@ HEALTH_PATH = "/api/health"
 STATUS_PATH = "/api/handshake/status"
 SNAPSHOT_PATH = "/api/handshake/snapshot"
 _CHUNK = 64 * 1024
+BODY_SLOTS = 2
+"""Bodies over 16 KiB read and parsed at a time; the others wait for a slot."""
+BODY_DEADLINE = 10.0
+"""Seconds a push's body may take to arrive, waiting for a slot included (the NAS
+sends a few KB at once and gives up after 10 s)."""
+DATA_BODY_SLOTS: HassKey[asyncio.Semaphore] = HassKey(f"{DOMAIN}_body_slots")
 
 
 class Push(StrEnum):
@@ -51,6 +71,7 @@ class Push(StrEnum):
 @callback
 def async_register_views(hass: HomeAssistant, version: str) -> None:
     """Serve BaluPi's paths; called once, when the integration is set up."""
+    hass.data[DATA_BODY_SLOTS] = asyncio.Semaphore(BODY_SLOTS)
     hass.http.register_view(HealthView(version, socket.gethostname()))
     hass.http.register_view(PushView(GOING_OFFLINE_PATH, Push.GOING_OFFLINE))
     hass.http.register_view(PushView(COMING_ONLINE_PATH, Push.COMING_ONLINE))
@@ -84,27 +105,38 @@ def _webhook_handler(
     async def handle(
         hass: HomeAssistant, webhook_id: str, request: web.Request
     ) -> web.Response:
-        return await handle_push(request, push, [entry])
+        return await handle_push(hass, request, push, [entry])
 
     return handle
 
 
 async def handle_push(
-    request: web.Request, push: Push, entries: list[BaluPiConfigEntry]
+    hass: HomeAssistant,
+    request: web.Request,
+    push: Push,
+    entries: list[BaluPiConfigEntry],
 ) -> web.Response:
-    """Verify a push against ``entries`` and let the matching NAS's lifecycle act."""
+    """Verify a push against ``entries`` and let the matching NAS's lifecycle act.
+
+    Whatever a sender gets wrong is answered with a 4xx and one warning; nothing of
+    it raises (a webhook would turn an exception into a 200 and a traceback).
+    """
+    replay = hass.data[DATA_REPLAY]
     try:
-        body = await _read_body(request)
-        entry, verified = _verify(entries, request, body)
+        entry, verified = await _accept(hass, request, entries, replay.guard)
     except PushRejectedError as err:
         LOGGER.warning(
-            "Refused a push to %s from %s: %s", request.path, request.remote, err.reason
+            "Refused a push to %s from %s: %s (HTTP %s)",
+            request.path,
+            request.remote,
+            err.reason,
+            err.status,
         )
         return web.json_response(
             {"acknowledged": False, "error": err.reason}, status=err.status
         )
     # Kept before it takes effect: after a restart, it is still a replay.
-    await entry.runtime_data.replay.async_save()
+    await replay.async_save()
     nas = entry.runtime_data.nas
     LOGGER.info("The NAS says: %s", push.value)
     if push is Push.GOING_OFFLINE:
@@ -114,39 +146,84 @@ async def handle_push(
     return web.json_response(reply)
 
 
-async def _read_body(request: web.Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes 1 MiB."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise PushRejectedError(413, "body larger than 1 MiB")
-    body = bytearray()
-    while chunk := await request.content.read(_CHUNK):
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PushRejectedError(413, "body larger than 1 MiB")
-    return bytes(body)
-
-
-def _verify(
-    entries: list[BaluPiConfigEntry], request: web.Request, body: bytes
+async def _accept(
+    hass: HomeAssistant,
+    request: web.Request,
+    entries: list[BaluPiConfigEntry],
+    guard: ReplayGuard,
 ) -> tuple[BaluPiConfigEntry, VerifiedPush]:
-    """The entry whose secret signed the push, and the push.
+    """The entry whose secret signed the push, and the push; checks in cost order.
 
-    When no entry accepts it, the reason given is the most telling one: a replayed
-    or otherwise refused signature of one entry beats "invalid signature" of the
-    others (whose secrets simply did not sign it).
+    The headers (timestamp window, signature format, replay) are checked before a
+    byte of the body is read: a push without them costs nothing more.
     """
     if not entries:
         raise PushRejectedError(503, "BaluPi is not loaded")
-    refusals: list[PushRejectedError] = []
+    headers = guard.admit(request.headers)
+    body = await _receive(hass, request)
     for entry in entries:
-        try:
-            return entry, entry.runtime_data.verifier.verify(
-                request.method, request.path, request.headers, body
+        if entry.runtime_data.verifier.signed(
+            request.method, request.path, headers, body
+        ):
+            guard.remember(headers)
+            return entry, VerifiedPush(
+                request.method.upper(), request.path, headers.timestamp, body.value
             )
-        except PushRejectedError as err:
-            refusals.append(err)
-    telling = [err for err in refusals if err.reason != INVALID_SIGNATURE]
-    raise (telling or refusals)[0]
+    raise PushRejectedError(401, INVALID_SIGNATURE)
+
+
+async def _receive(hass: HomeAssistant, request: web.Request) -> BodyDigest:
+    """Read, parse and hash the body, within bounds of time, memory and CPU.
+
+    A body of up to 16 KiB (a snapshot is a few KB; the startup push has none) is
+    read and parsed at once. A larger one, or one of unknown length, first waits
+    for one of ``BODY_SLOTS``, and is parsed in a worker thread by code that lets
+    the event loop run every few milliseconds: however many arrive together, at most
+    that many are held in memory and parsed at a time. Each body must have arrived
+    within ``BODY_DEADLINE`` seconds (waiting for a slot included), so a slow
+    sender cannot hold a slot.
+    """
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise PushRejectedError(413, TOO_LARGE)
+    deadline = asyncio.get_running_loop().time() + BODY_DEADLINE
+    if length is not None and length <= SMALL_BODY:
+        body = await _read_body(request, deadline)
+        if (digest := digest_small_body(body)) is not None:
+            return digest
+        # Nested too deeply for the C parser (not on CPython 3.13 within 16 KiB).
+        return await hass.async_add_executor_job(digest_body, body)
+    slots = hass.data[DATA_BODY_SLOTS]
+    try:
+        async with asyncio.timeout_at(deadline):
+            await slots.acquire()
+    except TimeoutError:
+        raise PushRejectedError(429, "too many pushes at once") from None
+    try:
+        body = await _read_body(request, deadline)
+        return await hass.async_add_executor_job(digest_body, body)
+    finally:
+        slots.release()
+
+
+async def _read_body(request: web.Request, deadline: float) -> bytes:
+    """The request body, refused with 413 as soon as it passes 1 MiB.
+
+    408 when it has not arrived by ``deadline`` (loop time). A sender that hangs up
+    cancels the handler (Home Assistant's server does that), which frees its slot.
+    """
+    body = bytearray()
+    try:
+        async with asyncio.timeout_at(deadline):
+            while chunk := await request.content.read(_CHUNK):
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise PushRejectedError(413, TOO_LARGE)
+    except TimeoutError:
+        raise PushRejectedError(
+            408, f"body not received within {BODY_DEADLINE:g} s"
+        ) from None
+    return bytes(body)
 
 
 def _loaded(hass: HomeAssistant) -> list[BaluPiConfigEntry]:
@@ -166,7 +243,8 @@ class PushView(HomeAssistantView):
 
     async def post(self, request: web.Request) -> web.Response:
         """Verify the push and act on it."""
-        return await handle_push(request, self._push, _loaded(request.app[KEY_HASS]))
+        hass = request.app[KEY_HASS]
+        return await handle_push(hass, request, self._push, _loaded(hass))
 
 
 class HealthView(HomeAssistantView):
