@@ -14,11 +14,7 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.balupi.canonical_json import (
-    canonical_pieces,
-    loads,
-    loads_bytes,
-)
+from custom_components.balupi.canonical_json import canonical_pieces, loads, loads_bytes
 
 EXAMPLES = 1000
 

@@ -281,7 +281,7 @@ def test_one_guard_accepts_a_signature_once_for_every_secret() -> None:
 def test_the_headers_are_judged_without_the_body() -> None:
     """Everything but the signature itself is checked before a body is read."""
     guard = ReplayGuard(clock=lambda: NOW)
-    headers, raw = nas_request(OFFLINE, SNAPSHOT)
+    headers, _ = nas_request(OFFLINE, SNAPSHOT)
     admitted = guard.admit(headers)
     assert admitted.timestamp == NOW
     assert admitted.signature == headers["X-Balupi-Signature"]
