@@ -15,8 +15,9 @@ from custom_components.balupi.handshake import (
     PushRejectedError,
     PushVerifier,
     ReplayGuard,
-    digest_body,
     digest_small_body,
+    hash_body,
+    parse_body,
 )
 
 SECRET = "Kq3dV0x9r0mN7pL2wT5yH8cJ1fB4gZ6sA-eU_iO3qW9xR2tY"  # 48 URL-safe chars
@@ -301,36 +302,59 @@ def test_a_signature_accepted_while_its_twin_was_read_is_refused() -> None:
 
 
 def test_small_and_large_bodies_hash_alike() -> None:
-    """The C path and the pure-Python path give the same value and hashes."""
+    """The C path and the pure-Python path give the same hashes and value."""
     _, raw = nas_request(OFFLINE, SNAPSHOT)
     small = digest_small_body(raw)
     assert small is not None
-    assert digest_body(raw) == small
     assert small.value == SNAPSHOT
+    large = hash_body(raw)
+    assert large.hashes == small.hashes
+    assert not large.parsed
+    assert parse_body(large) == SNAPSHOT
 
 
 def test_a_body_too_deep_for_c_is_left_to_the_pure_python_path() -> None:
     depth = 50_000
     raw = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
     assert digest_small_body(raw) is None
-    digest = digest_body(raw)
+    digest = hash_body(raw)
     assert digest.hashes[1] == hashlib.sha256(raw).hexdigest(), "already canonical"
+    value, levels = parse_body(digest)["a"], 1
+    while value:
+        value, levels = value[0], levels + 1
+    assert levels == depth
 
 
-def _digest(raw: bytes) -> Any:
+def test_a_verifier_checks_a_large_push_like_a_small_one() -> None:
+    """Over 16 KiB the pure-Python path decides, with the same verdict."""
+    snapshot = {**SNAPSHOT, "pad": ["x" * 100] * 300}
+    headers, raw = nas_request(OFFLINE, snapshot)
+    assert len(raw) > 16 * 1024
+    verifier = PushVerifier(SECRET, clock=lambda: NOW)
+    assert verifier.verify("POST", OFFLINE, headers, raw).body == snapshot
+
+
+def _small(raw: bytes) -> Any:
     """As the view does: the C path, or the pure-Python one when C gives up."""
-    return digest_small_body(raw) or digest_body(raw)
+    return digest_small_body(raw) or hash_body(raw)
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"[" * 100_000, b"9" * 5000, b"\xff", b"{"],
-    ids=["nested", "digits", "bad-utf-8", "unclosed"],
+    [b"[" * 100_000, b"9" * 5000, b"\xff", b"{", b"[1,]"],
+    ids=["nested", "digits", "bad-utf-8", "unclosed", "trailing-comma"],
 )
-@pytest.mark.parametrize("digest", [_digest, digest_body], ids=["small", "large"])
+@pytest.mark.parametrize("digest", [_small, hash_body], ids=["small", "large"])
 def test_hostile_bodies_are_refused_by_both_paths(
     digest: Callable[[bytes], Any], raw: bytes
 ) -> None:
     with pytest.raises(PushRejectedError) as raised:
         digest(raw)
     assert (raised.value.status, raised.value.reason) == (400, "body is not JSON")
+
+
+def test_both_paths_refuse_a_body_over_1_mib() -> None:
+    huge = b" " * (MAX_BODY + 1)
+    for digest in (digest_small_body, hash_body):
+        with pytest.raises(PushRejectedError, match="larger than 1 MiB"):
+            digest(huge)

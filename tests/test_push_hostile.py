@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.balupi import views
 from custom_components.balupi.handshake import MAX_BODY
-from custom_components.balupi.views import DATA_BODY_SLOTS
+from custom_components.balupi.views import DATA_BODY_LIMITS
 from simulators.nas_push import OFFLINE_PATH, ONLINE_PATH, NasPushClient, signed_headers
 from simulators.snapshot import make_snapshot
 
@@ -289,7 +289,7 @@ async def test_large_bodies_wait_for_a_slot_while_the_nas_gets_through(
         await open_request(OFFLINE_PATH, forged_headers(), length=MAX_BODY)
         for _ in range(views.BODY_SLOTS)
     ]
-    slots = hass.data[DATA_BODY_SLOTS]
+    slots = hass.data[DATA_BODY_LIMITS].slots
     await until(slots.locked)
     monkeypatch.setattr(views, "BODY_DEADLINE", 0.3)
     late = await open_request(OFFLINE_PATH, forged_headers(), length=MAX_BODY)

@@ -1,24 +1,28 @@
-"""JSON read and written exactly like Python's ``json`` module, without recursion.
+"""JSON read and made canonical exactly like Python's ``json`` module, in pure Python.
 
 Plain Python, no Home Assistant. BaluHost signs the hash of
 ``json.dumps(body, sort_keys=True, separators=(",", ":"))``, so a push's body must be
 parsed and written again in that canonical form before its signature can be checked.
 ``json.loads`` and ``json.dumps`` do that in C, in one call each: fast, but a call
 holds the interpreter lock for as long as it runs (about 40 ms per MiB of small
-numbers on a slow core), so a worker thread running them stalls Home Assistant's event
-loop just the same; and nesting a few thousand levels deep raises ``RecursionError``.
+objects on a slow core), so a worker thread running them stalls Home Assistant's
+event loop just the same; the objects they build (a dict per JSON object) also make
+Python's garbage collector run a full collection over all of Home Assistant's
+objects now and then (half a second on a Pi-sized heap); and nesting a few thousand
+levels deep raises ``RecursionError``.
 
-:func:`loads` and :func:`canonical_pieces` do the same work in a loop of Python
-statements with an explicit stack: a worker thread running them hands the interpreter
-lock back every few milliseconds, and any depth a body of up to 1 MiB can hold is
-fine. They accept exactly what ``json.loads`` accepts (``NaN`` and ``Infinity``
-included, strings checked strictly) and produce the same values and the same text;
-``tests/test_canonical_json.py`` holds them to that.
+:func:`canonical` turns a JSON text into its canonical text without building the
+value: each list or object becomes a string as soon as it closes, so a body leaves
+nothing behind for the collector, and a worker thread running it hands the lock back
+every few milliseconds. :func:`loads` builds the value the same way, for a push
+whose signature was checked. Neither recurses: any depth a body can hold is fine.
+Both accept exactly what ``json.loads`` accepts (``NaN`` and ``Infinity`` included,
+strings checked strictly); ``tests/test_canonical_json.py`` holds them to that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 import json
 from json.encoder import encode_basestring_ascii
 import math
@@ -175,79 +179,91 @@ def _scalar(text: str, pos: int) -> tuple[Any, int]:
     raise ValueError(f"Expecting value at {pos}")
 
 
-def canonical_pieces(value: Any) -> Iterator[str]:
-    """``json.dumps(value, sort_keys=True, separators=(",", ":"))``, in pieces.
+def canonical(text: str) -> str:
+    """``json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))``.
 
-    For what :func:`loads` returns (dicts with string keys, lists, strings, numbers,
-    booleans, None); the pieces are ASCII.
+    Without building the value: the members of every open list and object are
+    kept as canonical strings in one flat list, joined into one string when it
+    closes (an object's after sorting by name; of a repeated name the last value
+    counts, as in ``json.loads``).
 
     Raises:
-        TypeError: A value JSON has no form for.
+        ValueError: Not JSON, or an integer longer than Python converts.
     """
-    stack: list[_Writing] = []
-    item = value
+    if text.startswith("\ufeff"):
+        raise ValueError("Unexpected UTF-8 BOM")
+    pieces: list[str] = []
+    """Members of the open lists and objects; an object's as name, text, ..."""
+    starts: list[int] = []
+    """Where each open list's or object's members start in ``pieces``."""
+    objects = bytearray()
+    """1 for each open object, 0 for each open list."""
+    pos = _skip(text, 0)
     while True:
-        if isinstance(item, dict) and item:
-            yield "{"
-            stack.append(_Writing(iter(sorted(item.items())), "}", is_object=True))
-        elif isinstance(item, list | tuple) and item:
-            yield "["
-            stack.append(_Writing(iter(item), "]", is_object=False))
-        else:
-            yield _text(item)
-        # The next thing to write: the next member of the innermost open list or
-        # object, after closing every one that has none left.
-        while stack:
-            writing = stack[-1]
-            member: Any = next(writing.members, _END)
-            if member is _END:
-                stack.pop()
-                yield writing.end
+        char = text[pos : pos + 1]
+        if char in ("{", "["):
+            pos = _skip(text, pos + 1)
+            if text[pos : pos + 1] != ("}" if char == "{" else "]"):
+                starts.append(len(pieces))
+                objects.append(char == "{")
+                if char == "{":
+                    key, pos = _key(text, pos)
+                    pieces.append(key)
                 continue
-            if writing.started:
-                yield ","
-            writing.started = True
-            if writing.is_object:
-                key, member = member
-                yield encode_basestring_ascii(key) + ":"
-            item = member
-            break
+            piece, pos = ("{}" if char == "{" else "[]"), pos + 1
         else:
-            return
+            piece, pos = _scalar_text(text, pos)
+        # A value is complete: add it to its list or object, and close every list
+        # and object that ends right after it.
+        while starts:
+            pieces.append(piece)
+            pos = _skip(text, pos)
+            char = text[pos : pos + 1]
+            if char == ",":
+                pos = _skip(text, pos + 1)
+                if objects[-1]:
+                    key, pos = _key(text, pos)
+                    pieces.append(key)
+                break
+            if char != ("}" if objects[-1] else "]"):
+                raise ValueError(f"Expecting ',' delimiter at {pos}")
+            start = starts.pop()
+            members = pieces[start:]
+            del pieces[start:]
+            piece, pos = _joined(members, is_object=objects.pop() == 1), pos + 1
+        else:
+            pos = _skip(text, pos)
+            if pos != len(text):
+                raise ValueError(f"Extra data at {pos}")
+            return piece
 
 
-_END = object()
+def _joined(members: list[str], *, is_object: bool) -> str:
+    """A closed list's or object's canonical text from its members' texts."""
+    if not is_object:
+        return "[" + ",".join(members) + "]"
+    named = dict(zip(members[0::2], members[1::2], strict=True))
+    return (
+        "{"
+        + ",".join(
+            encode_basestring_ascii(name) + ":" + value
+            for name, value in sorted(named.items())
+        )
+        + "}"
+    )
 
 
-class _Writing:
-    """A list or an object whose members are still being written."""
-
-    __slots__ = ("end", "is_object", "members", "started")
-
-    def __init__(self, members: Iterator[Any], end: str, *, is_object: bool) -> None:
-        self.members = members
-        """What is left: values, or (name, value) pairs of an object."""
-        self.end = end
-        self.is_object = is_object
-        self.started = False
-        """Whether a member was written (the next one needs a comma)."""
-
-
-def _text(item: Any) -> str:
-    """A scalar, an empty list or an empty object, as ``json.dumps`` writes it."""
-    if isinstance(item, str):
-        return encode_basestring_ascii(item)
-    if item is None:
-        return "null"
-    if isinstance(item, bool):
-        return "true" if item else "false"
-    if isinstance(item, int):
-        return int.__repr__(item)
-    if isinstance(item, float):
-        return _float(item)
-    if isinstance(item, dict | list | tuple):
-        return "{}" if isinstance(item, dict) else "[]"
-    raise TypeError(f"{type(item).__name__} is not JSON")
+def _scalar_text(text: str, pos: int) -> tuple[str, int]:
+    """The canonical text of the string, number or constant at ``pos``; its end."""
+    if text[pos : pos + 1] == '"':
+        string, end = _scanstring(text, pos + 1, True)
+        return encode_basestring_ascii(string), end
+    value, end = _scalar(text, pos)
+    if isinstance(value, float):
+        return _float(value), end
+    if value is None or isinstance(value, bool):
+        return text[pos:end], end
+    return int.__repr__(value), end
 
 
 def _float(number: float) -> str:

@@ -18,11 +18,12 @@ without the secret can make us do costs more than reading its headers:
 1. :meth:`ReplayGuard.admit`, on the headers alone: both present, the timestamp
    within the window, the signature well-formed and not accepted before;
 2. the body, at most 1 MiB, parsed and hashed by :func:`digest_small_body` (C, for a
-   body of up to 16 KiB) or :func:`digest_body` (pure Python, for a worker thread:
-   it hands the interpreter lock back every few milliseconds);
+   body of up to 16 KiB) or only hashed by :func:`hash_body` (pure Python, for a
+   worker thread: it hands the interpreter lock back every few milliseconds and
+   builds no objects for the garbage collector);
 3. :meth:`PushVerifier.signed`, one HMAC per candidate hash and secret;
 4. :meth:`ReplayGuard.remember`, which refuses a signature that another request got
-   accepted in the meantime.
+   accepted in the meantime; only then is a large body parsed (:func:`parse_body`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import re
 import time
 from typing import Any
 
-from .canonical_json import canonical_pieces, loads_bytes
+from .canonical_json import canonical, loads_bytes
 
 TIMESTAMP_HEADER = "X-Balupi-Timestamp"
 SIGNATURE_HEADER = "X-Balupi-Signature"
@@ -46,7 +47,7 @@ MAX_BODY = 1024 * 1024
 """A snapshot is a few KB; nothing larger is read."""
 SMALL_BODY = 16 * 1024
 """Bodies up to this size are parsed in C at once (well under a millisecond for a
-snapshot, a few at worst); larger ones by :func:`digest_body` in a worker thread."""
+snapshot, a few at worst); larger ones by :func:`hash_body` in a worker thread."""
 MAX_REMEMBERED = 10_000
 """Signatures kept for replay protection; more inside one window is an attack."""
 
@@ -84,12 +85,15 @@ class SignedHeaders:
 
 @dataclass(frozen=True, slots=True)
 class BodyDigest:
-    """A push's body: its JSON value and the hashes a signature may cover."""
+    """A push's body: the hashes a signature may cover, and its JSON value."""
 
-    value: Any
-    """The parsed JSON body, or None when the push had none."""
+    raw: bytes
     hashes: tuple[str, ...]
     """SHA-256 of the raw bytes, and of the canonical JSON (or of nothing)."""
+    value: Any = None
+    """The parsed JSON body; None without a body, or when not ``parsed`` yet."""
+    parsed: bool = True
+    """False when only the hashes were taken (:func:`hash_body`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +128,7 @@ def digest_small_body(body: bytes) -> BodyDigest | None:
     """Parse and hash a small body with the C ``json`` module, at once.
 
     Returns None when the body is nested too deeply for C's recursion limit: then
-    :func:`digest_body` (which has none) decides.
+    :func:`hash_body` (which has none) decides.
 
     Raises:
         PushRejectedError: 413 over 1 MiB, 400 for a body that is not JSON.
@@ -134,22 +138,25 @@ def digest_small_body(body: bytes) -> BodyDigest | None:
         return _empty(body)
     try:
         value = json.loads(body)
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        canonical_text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     except RecursionError:
         return None
     except ValueError as err:  # UnicodeDecodeError included
         raise PushRejectedError(400, NOT_JSON) from err
     return BodyDigest(
-        value,
+        body,
         (
             hashlib.sha256(body).hexdigest(),
-            hashlib.sha256(canonical.encode()).hexdigest(),
+            hashlib.sha256(canonical_text.encode()).hexdigest(),
         ),
+        value,
     )
 
 
-def digest_body(body: bytes) -> BodyDigest:
-    """Parse and hash a body of any depth, in pure Python (for a worker thread).
+def hash_body(body: bytes) -> BodyDigest:
+    """Hash a body of any size and depth in pure Python, for a worker thread.
+
+    It builds no objects from the JSON; :func:`parse_body` gives the value later.
 
     Raises:
         PushRejectedError: 413 over 1 MiB, 400 for a body that is not JSON.
@@ -158,18 +165,30 @@ def digest_body(body: bytes) -> BodyDigest:
     if not body.strip():
         return _empty(body)
     try:
-        value = loads_bytes(body)
+        text = canonical(body.decode(json.detect_encoding(body), "surrogatepass"))
     except ValueError as err:  # UnicodeDecodeError included
         raise PushRejectedError(400, NOT_JSON) from err
-    canonical = hashlib.sha256()
-    batch: list[str] = []
-    for piece in canonical_pieces(value):
-        batch.append(piece)
-        if len(batch) == _HASH_BATCH:
-            canonical.update("".join(batch).encode())
-            batch.clear()
-    canonical.update("".join(batch).encode())
-    return BodyDigest(value, (hashlib.sha256(body).hexdigest(), canonical.hexdigest()))
+    return BodyDigest(
+        body,
+        (
+            hashlib.sha256(body).hexdigest(),
+            hashlib.sha256(text.encode()).hexdigest(),
+        ),
+        parsed=False,
+    )
+
+
+def parse_body(digest: BodyDigest) -> Any:
+    """The JSON value of a hashed body (pure Python, for a worker thread)."""
+    return digest.value if digest.parsed else loads_bytes(digest.raw)
+
+
+def digest_body(body: bytes) -> BodyDigest:
+    """Hash and parse a body at once: :func:`digest_small_body` when it can."""
+    if len(body) <= SMALL_BODY and (digest := digest_small_body(body)) is not None:
+        return digest
+    digest = hash_body(body)
+    return BodyDigest(body, digest.hashes, parse_body(digest))
 
 
 def _check_size(body: bytes) -> None:
@@ -179,7 +198,7 @@ def _check_size(body: bytes) -> None:
 
 def _empty(body: bytes) -> BodyDigest:
     """An empty body, or one of only whitespace (a proxy may add a newline)."""
-    return BodyDigest(None, (hashlib.sha256(body).hexdigest(), EMPTY_BODY_HASH))
+    return BodyDigest(body, (hashlib.sha256(body).hexdigest(), EMPTY_BODY_HASH))
 
 
 class ReplayGuard:
@@ -299,9 +318,7 @@ class PushVerifier:
         seen before; 413 for a body over 1 MiB; 400 for a body that is not JSON.
         """
         admitted = self.guard.admit(headers)
-        digest = digest_small_body(body) if len(body) <= SMALL_BODY else None
-        if digest is None:
-            digest = digest_body(body)
+        digest = digest_body(body)
         if not self.signed(method, path, admitted, digest):
             raise PushRejectedError(401, INVALID_SIGNATURE)
         self.guard.remember(admitted)

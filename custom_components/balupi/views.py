@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 import socket
@@ -39,8 +40,9 @@ from .handshake import (
     PushRejectedError,
     ReplayGuard,
     VerifiedPush,
-    digest_body,
     digest_small_body,
+    hash_body,
+    parse_body,
 )
 from .replay import DATA_REPLAY
 
@@ -54,11 +56,25 @@ STATUS_PATH = "/api/handshake/status"
 SNAPSHOT_PATH = "/api/handshake/snapshot"
 _CHUNK = 64 * 1024
 BODY_SLOTS = 2
-"""Bodies over 16 KiB read and parsed at a time; the others wait for a slot."""
+"""Bodies over 16 KiB read and hashed at a time; the others wait for a slot."""
 BODY_DEADLINE = 10.0
 """Seconds a push's body may take to arrive, waiting for a slot included (the NAS
 sends a few KB at once and gives up after 10 s)."""
-DATA_BODY_SLOTS: HassKey[asyncio.Semaphore] = HassKey(f"{DOMAIN}_body_slots")
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """What bounds the work on push bodies, for all entries together."""
+
+    slots: asyncio.Semaphore
+    """Held while a body over 16 KiB is read and hashed."""
+    hashing: asyncio.Lock
+    """Held while a worker thread hashes or parses a body: one at a time, since
+    Python runs one thread at a time anyway, and every further one would delay the
+    event loop's turn."""
+
+
+DATA_BODY_LIMITS: HassKey[BodyLimits] = HassKey(f"{DOMAIN}_body_limits")
 
 
 class Push(StrEnum):
@@ -71,7 +87,9 @@ class Push(StrEnum):
 @callback
 def async_register_views(hass: HomeAssistant, version: str) -> None:
     """Serve BaluPi's paths; called once, when the integration is set up."""
-    hass.data[DATA_BODY_SLOTS] = asyncio.Semaphore(BODY_SLOTS)
+    hass.data[DATA_BODY_LIMITS] = BodyLimits(
+        asyncio.Semaphore(BODY_SLOTS), asyncio.Lock()
+    )
     hass.http.register_view(HealthView(version, socket.gethostname()))
     hass.http.register_view(PushView(GOING_OFFLINE_PATH, Push.GOING_OFFLINE))
     hass.http.register_view(PushView(COMING_ONLINE_PATH, Push.COMING_ONLINE))
@@ -166,22 +184,25 @@ async def _accept(
             request.method, request.path, headers, body
         ):
             guard.remember(headers)
+            value = (
+                body.value if body.parsed else await _in_worker(hass, parse_body, body)
+            )
             return entry, VerifiedPush(
-                request.method.upper(), request.path, headers.timestamp, body.value
+                request.method.upper(), request.path, headers.timestamp, value
             )
     raise PushRejectedError(401, INVALID_SIGNATURE)
 
 
 async def _receive(hass: HomeAssistant, request: web.Request) -> BodyDigest:
-    """Read, parse and hash the body, within bounds of time, memory and CPU.
+    """Read and hash the body, within bounds of time, memory and CPU.
 
     A body of up to 16 KiB (a snapshot is a few KB; the startup push has none) is
     read and parsed at once. A larger one, or one of unknown length, first waits
-    for one of ``BODY_SLOTS``, and is parsed in a worker thread by code that lets
-    the event loop run every few milliseconds: however many arrive together, at most
-    that many are held in memory and parsed at a time. Each body must have arrived
-    within ``BODY_DEADLINE`` seconds (waiting for a slot included), so a slow
-    sender cannot hold a slot.
+    for one of ``BODY_SLOTS``, and is hashed in a worker thread by code that lets
+    the event loop run every few milliseconds and leaves no objects behind: however
+    many arrive together, at most that many are held in memory, and one is hashed
+    at a time. Each body must have arrived within ``BODY_DEADLINE`` seconds
+    (waiting for a slot included), so a slow sender cannot hold a slot.
     """
     length = request.content_length
     if length is not None and length > MAX_BODY:
@@ -192,8 +213,8 @@ async def _receive(hass: HomeAssistant, request: web.Request) -> BodyDigest:
         if (digest := digest_small_body(body)) is not None:
             return digest
         # Nested too deeply for the C parser (not on CPython 3.13 within 16 KiB).
-        return await hass.async_add_executor_job(digest_body, body)
-    slots = hass.data[DATA_BODY_SLOTS]
+        return await _in_worker(hass, hash_body, body)
+    slots = hass.data[DATA_BODY_LIMITS].slots
     try:
         async with asyncio.timeout_at(deadline):
             await slots.acquire()
@@ -201,9 +222,17 @@ async def _receive(hass: HomeAssistant, request: web.Request) -> BodyDigest:
         raise PushRejectedError(429, "too many pushes at once") from None
     try:
         body = await _read_body(request, deadline)
-        return await hass.async_add_executor_job(digest_body, body)
+        return await _in_worker(hass, hash_body, body)
     finally:
         slots.release()
+
+
+async def _in_worker[T, R](
+    hass: HomeAssistant, work: Callable[[T], R], argument: T
+) -> R:
+    """Run ``work`` in a worker thread, one body at a time."""
+    async with hass.data[DATA_BODY_LIMITS].hashing:
+        return await hass.async_add_executor_job(work, argument)
 
 
 async def _read_body(request: web.Request, deadline: float) -> bytes:
