@@ -17,7 +17,9 @@ anyway), each by a client that has no secret, all on loopback:
   signature headers, send all of it but the last byte, then hold the connection for
   15 s before closing it.
 
-Measured for each flood (after 10 s of calm): requests sent and how they were answered (4xx, 5xx, no
+A fifth run without any flood shows how much VmRSS moves by itself over the same
+time. Measured for each flood (once VmRSS has stayed within 1 MiB for 15 s after
+setup): requests sent and how they were answered (4xx, 5xx, no
 reply), how fast ``GET /api/health`` answered meanwhile (asked every 20 ms by a
 separate process, so the client's own work does not count), and Home Assistant's
 VmRSS right before, at its peak during, and 20 s after the flood's connections are
@@ -65,8 +67,11 @@ PROBE_EVERY = 0.02
 SAMPLE_EVERY = 0.1
 SETTLE = 20.0
 """Seconds after a flood (its connections closed) before "after" is read."""
-QUIET = 10.0
-"""Seconds of calm before a flood's "before" is read."""
+QUIET = 15.0
+"""Seconds VmRSS must stay within STABLE_KIB before a flood's "before" is read."""
+STABLE_KIB = 1024
+QUIET_LIMIT = 180.0
+"""Seconds to wait at most for that calm; then "before" is read anyway."""
 TARGET_P99 = 0.100
 TARGET_RSS_KIB = 20 * 1024
 
@@ -174,6 +179,21 @@ class Probe:
             self.rss.append((time.time(), _rss_kib(self._hass.pid)))
             await asyncio.sleep(SAMPLE_EVERY)
 
+    async def calm(self) -> int:
+        """VmRSS once it stayed within STABLE_KIB for QUIET seconds (or at the limit).
+
+        A Home Assistant that just started still loads and allocates for a while;
+        a flood's "before" must not include that.
+        """
+        started = time.time()
+        while time.time() - started < QUIET_LIMIT:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            recent = [kib for at, kib in self.rss if at >= now - QUIET]
+            if now - started >= QUIET and max(recent) - min(recent) <= STABLE_KIB:
+                break
+        return self.rss_now()
+
     def rss_now(self) -> int:
         """Home Assistant's VmRSS now, in KiB."""
         return _rss_kib(self._hass.pid)
@@ -247,6 +267,11 @@ def _flood_parallel(signed: bool) -> Callable[[str, str, Outcome], Awaitable[Non
     return flood
 
 
+async def _no_flood(base: str, webhook: str, outcome: Outcome) -> None:
+    """Nothing for as long as the held connections take: how much VmRSS drifts."""
+    await asyncio.sleep(HOLD)
+
+
 async def _flood_held(base: str, webhook: str, outcome: Outcome) -> None:
     port = int(base.rsplit(":", 1)[1])
     head = (
@@ -285,6 +310,11 @@ async def _flood_held(base: str, webhook: str, outcome: Outcome) -> None:
 
 
 FLOODS: tuple[tuple[str, str, Callable[[str, str, Outcome], Awaitable[None]]], ...] = (
+    (
+        "no flood",
+        f"Control: no request for {HOLD:g} s, to show how much VmRSS moves by itself",
+        _no_flood,
+    ),
     (
         "nested",
         f"Bodies of '[' x 100,000 (at least {NESTED_REQUESTS}, {MIN_SECONDS:g} s), "
@@ -367,8 +397,7 @@ async def _run_flood(
         webhook = await _add_entry(api)
         probe = Probe(hass)
         async with probe.running():
-            await asyncio.sleep(QUIET)
-            outcome.rss_before = probe.rss_now()
+            outcome.rss_before = await probe.calm()
             lines, tracebacks = _log_counts(hass)
             progress(f"flood: {name}: {what}")
             start = time.time()
