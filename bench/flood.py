@@ -83,7 +83,8 @@ class Outcome:
     name: str
     sent: int = 0
     answers: Counter[str] = field(default_factory=Counter)
-    """By class: "4xx", "5xx", "2xx", "none" (no reply, reset or timeout)."""
+    """By class: "4xx", "5xx", "2xx"; "closed" when the server closed the connection
+    before an answer arrived, "none" when nothing came back in time."""
     statuses: Counter[int] = field(default_factory=Counter)
     health: list[float] = field(default_factory=list)
     health_failed: int = 0
@@ -94,11 +95,11 @@ class Outcome:
     tracebacks: int = 0
     took: float = 0.0
 
-    def answered(self, status: int | None) -> None:
-        """Count one request and its answer (None: no answer)."""
+    def answered(self, status: int | None, *, closed: bool = False) -> None:
+        """Count one request and its answer (None: no answer, or ``closed``)."""
         self.sent += 1
         if status is None:
-            self.answers["none"] += 1
+            self.answers["closed" if closed else "none"] += 1
             return
         self.statuses[status] += 1
         self.answers[f"{status // 100}xx"] += 1
@@ -224,7 +225,8 @@ async def _flood_nested(base: str, webhook: str, outcome: Outcome) -> None:
         ):
             async with limit:
                 path = next(paths)
-                outcome.answered(await _post(session, base + path, body, True))
+                status, closed = await _post(session, base + path, body, True)
+                outcome.answered(status, closed=closed)
 
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0), timeout=timeout
@@ -234,14 +236,17 @@ async def _flood_nested(base: str, webhook: str, outcome: Outcome) -> None:
 
 async def _post(
     session: aiohttp.ClientSession, url: str, body: bytes, signed: bool
-) -> int | None:
+) -> tuple[int | None, bool]:
+    """The answer's status (None without one), and whether the server hung up."""
     headers = forged_headers() if signed else {"Content-Type": "application/json"}
     try:
         async with session.post(url, data=body, headers=headers) as response:
             await response.read()
-            return response.status
-    except (aiohttp.ClientError, OSError, TimeoutError):
-        return None
+            return response.status, False
+    except TimeoutError:
+        return None, False
+    except (aiohttp.ClientError, OSError):
+        return None, True
 
 
 def _flood_parallel(signed: bool) -> Callable[[str, str, Outcome], Awaitable[None]]:
@@ -261,8 +266,8 @@ def _flood_parallel(signed: bool) -> Callable[[str, str, Outcome], Awaitable[Non
                         for _ in range(PARALLEL)
                     )
                 )
-                for status in statuses:
-                    outcome.answered(status)
+                for status, closed in statuses:
+                    outcome.answered(status, closed=closed)
 
     return flood
 
@@ -283,6 +288,7 @@ async def _flood_held(base: str, webhook: str, outcome: Outcome) -> None:
 
     async def one() -> None:
         status: int | None = None
+        closed = False
         try:
             reader, writer = await asyncio.open_connection(HOST, port)
             writers.append(writer)
@@ -296,8 +302,8 @@ async def _flood_held(base: str, webhook: str, outcome: Outcome) -> None:
                     # Hold on until the hold is over, whatever the server does.
                     await asyncio.sleep(HOLD)
         except OSError:
-            pass
-        outcome.answered(status)
+            closed = status is None
+        outcome.answered(status, closed=closed)
 
     try:
         await asyncio.gather(*(one() for _ in range(HELD_CONNECTIONS)))

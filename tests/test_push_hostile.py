@@ -75,6 +75,14 @@ class RawRequest:
             body = await self.reader.readexactly(length)
         return Answer(int(status_line.split()[1]), body)
 
+    async def hung_up(self) -> bool:
+        """Whether the server closed the connection (after its answer)."""
+        try:
+            async with asyncio.timeout(HANG_GUARD):
+                return await self.reader.read() == b""
+        except ConnectionResetError:
+            return True
+
 
 @pytest.fixture
 async def open_request(
@@ -160,16 +168,39 @@ async def test_a_push_without_valid_headers_is_refused_before_its_body(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     open_request: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
     headers: dict[str, str],
     reason: str,
 ) -> None:
-    """The reply comes while 1 MiB of body is still announced and not sent."""
+    """The reply comes while 1 MiB of body is still announced and not sent.
+
+    The server hangs up rather than read what is left of such a body.
+    """
     request = await open_request(OFFLINE_PATH, headers, length=MAX_BODY)
     await request.send(b"[" * 1024)
     answer = await request.answer()
     assert answer.status == 401
     assert answer.json() == {"acknowledged": False, "error": reason}
+    assert await request.hung_up()
     assert hass.states.get(NAS_STATE).state == "online"
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+async def test_a_nas_with_a_wrong_clock_keeps_its_connection(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    open_request: Callable[..., Any],
+) -> None:
+    """A small body is read after all: the NAS gets its 401 and a usable connection."""
+    body = json.dumps(make_snapshot()).encode()
+    headers = forged_headers(**{"X-Balupi-Timestamp": str(int(time.time()) - 3600)})
+    request = await open_request(OFFLINE_PATH, headers, length=len(body))
+    await request.send(body)
+    answer = await request.answer()
+    assert answer.status == 401
+    assert answer.json()["error"] == "timestamp outside the 60 s window"
+    await request.send(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert (await request.answer()).status == 200
 
 
 async def test_a_replayed_signature_is_refused_before_its_body(
