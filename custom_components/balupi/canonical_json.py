@@ -31,6 +31,8 @@ from typing import Any
 
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 """The C scanner's string reader (``json`` parses every string with it)."""
+PAUSE_EVERY = 1000
+"""Values between two calls of :func:`canonical`'s ``pause`` (about a millisecond)."""
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _CONSTANTS = (
@@ -179,7 +181,7 @@ def _scalar(text: str, pos: int) -> tuple[Any, int]:
     raise ValueError(f"Expecting value at {pos}")
 
 
-def canonical(text: str) -> str:
+def canonical(text: str, *, pause: Callable[[], None] = lambda: None) -> str:
     """``json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))``.
 
     Without building the value: the members of every open list and object are
@@ -187,11 +189,15 @@ def canonical(text: str) -> str:
     closes (an object's after sorting by name; of a repeated name the last value
     counts, as in ``json.loads``).
 
+    ``pause`` is called every ``PAUSE_EVERY`` values: a worker thread can give the
+    interpreter lock away there, rather than wait to be asked.
+
     Raises:
         ValueError: Not JSON, or an integer longer than Python converts.
     """
     if text.startswith("\ufeff"):
         raise ValueError("Unexpected UTF-8 BOM")
+    countdown = PAUSE_EVERY
     pieces: list[str] = []
     """Members of the open lists and objects; an object's as name, text, ..."""
     starts: list[int] = []
@@ -200,6 +206,10 @@ def canonical(text: str) -> str:
     """1 for each open object, 0 for each open list."""
     pos = _skip(text, 0)
     while True:
+        countdown -= 1
+        if not countdown:
+            countdown = PAUSE_EVERY
+            pause()
         char = text[pos : pos + 1]
         if char in ("{", "["):
             pos = _skip(text, pos + 1)
@@ -232,10 +242,15 @@ def canonical(text: str) -> str:
             del pieces[start:]
             piece, pos = _joined(members, is_object=objects.pop() == 1), pos + 1
         else:
-            pos = _skip(text, pos)
-            if pos != len(text):
-                raise ValueError(f"Extra data at {pos}")
-            return piece
+            return _whole(text, pos, piece)
+
+
+def _whole(text: str, pos: int, value: str) -> str:
+    """``value``, when nothing but whitespace follows it at ``pos``."""
+    pos = _skip(text, pos)
+    if pos != len(text):
+        raise ValueError(f"Extra data at {pos}")
+    return value
 
 
 def _joined(members: list[str], *, is_object: bool) -> str:
