@@ -358,3 +358,11 @@ def test_both_paths_refuse_a_body_over_1_mib() -> None:
     for digest in (digest_small_body, hash_body):
         with pytest.raises(PushRejectedError, match="larger than 1 MiB"):
             digest(huge)
+
+
+def test_an_empty_chunked_body_hashes_as_no_body() -> None:
+    """A chunked push without a body takes the large path: it is still empty."""
+    assert hash_body(b" \r\n").hashes == (
+        hashlib.sha256(b" \r\n").hexdigest(),
+        hashlib.sha256(b"").hexdigest(),
+    )

@@ -769,3 +769,26 @@ async def test_replays_stay_refused_across_entries_after_an_upgrade(
     assert (await again.json())["error"] == "signature already used"
     assert legacy not in hass_storage
     assert signature in hass_storage[f"{DOMAIN}.accepted_pushes"]["data"]
+
+
+async def test_a_push_accepted_before_a_restart_stays_refused(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The shared store of accepted signatures is read at startup."""
+    headers, body = _request(None, path=ONLINE_PATH)
+    key = f"{DOMAIN}.accepted_pushes"
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": {headers["X-Balupi-Signature"]: int(headers["X-Balupi-Timestamp"])},
+    }
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    client = await hass_client_no_auth()
+    again = await client.post(ONLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"

@@ -144,23 +144,25 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 @pytest.mark.parametrize(
-    ("headers", "reason"),
+    ("make_headers", "reason"),
     [
         pytest.param(
-            {"Content-Type": "application/json"}, "missing signature headers",
+            lambda: {"Content-Type": "application/json"}, "missing signature headers",
             id="unsigned",
         ),
         pytest.param(
-            forged_headers(**{"X-Balupi-Timestamp": "1e9"}), "invalid timestamp",
-            id="bad-timestamp",
+            lambda: forged_headers(**{"X-Balupi-Timestamp": "1e9"}),
+            "invalid timestamp", id="bad-timestamp",
         ),
         pytest.param(
-            forged_headers(**{"X-Balupi-Timestamp": str(int(time.time()) - 3600)}),
+            lambda: forged_headers(
+                **{"X-Balupi-Timestamp": str(int(time.time()) - 3600)}
+            ),
             "timestamp outside the 60 s window", id="stale",
         ),
         pytest.param(
-            forged_headers(**{"X-Balupi-Signature": "not-hex"}), "malformed signature",
-            id="bad-signature",
+            lambda: forged_headers(**{"X-Balupi-Signature": "not-hex"}),
+            "malformed signature", id="bad-signature",
         ),
     ],
 )  # fmt: skip
@@ -169,14 +171,14 @@ async def test_a_push_without_valid_headers_is_refused_before_its_body(
     loaded_entry: MockConfigEntry,
     open_request: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
-    headers: dict[str, str],
+    make_headers: Callable[[], dict[str, str]],
     reason: str,
 ) -> None:
     """The reply comes while 1 MiB of body is still announced and not sent.
 
     The server hangs up rather than read what is left of such a body.
     """
-    request = await open_request(OFFLINE_PATH, headers, length=MAX_BODY)
+    request = await open_request(OFFLINE_PATH, make_headers(), length=MAX_BODY)
     await request.send(b"[" * 1024)
     answer = await request.answer()
     assert answer.status == 401
