@@ -2,7 +2,7 @@
 
     scripts/bench                    every section
     scripts/bench --quick            without the slow sections (memory, nas, push,
-                                     recorder)
+                                     flood, recorder)
     scripts/bench --section plugs    only the named sections (repeatable)
 
 Progress goes to stderr, the table to stdout. Nothing is asserted: the exit code is
@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 
-from . import flush, memory, nas, plugs, push, recorder
+from . import flood, flush, memory, nas, plugs, push, recorder
 from .common import BenchError, Row, Section, Settings, progress
 from .machine import machine_rows
 from .table import render
@@ -31,6 +31,7 @@ SECTIONS: tuple[Section, ...] = (
     memory.SECTION,
     nas.SECTION,
     push.SECTION,
+    flood.SECTION,
     recorder.SECTION,
 )
 """Every section, in the order they run; a new section is one more module here."""

@@ -474,3 +474,82 @@ async def test_options_flow_rejects_contradictions_then_recovers(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert loaded_entry.options == DEFAULT_OPTIONS
+
+
+def _other_nas(nas: BaluHostSimulator, secret: str) -> MockConfigEntry:
+    """A second NAS's entry (another MAC) with the handshake secret ``secret``."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="BaluHost in the office",
+        unique_id="aa:bb:cc:00:11:99",
+        data={
+            **entry_data(nas),
+            CONF_NAS_MAC: "aa:bb:cc:00:11:99",
+            "handshake_secret": secret,
+        },
+        options=dict(DEFAULT_OPTIONS),
+        minor_version=2,
+    )
+
+
+async def test_a_secret_another_entry_uses_is_refused(
+    hass: HomeAssistant, nas: BaluHostSimulator
+) -> None:
+    """Each NAS needs its own secret: the second NAS may not take the first's."""
+    _other_nas(nas, SECRET).add_to_hass(hass)
+    result = await submit(
+        hass, await start(hass), user_input(nas, **{CONF_HANDSHAKE_SECRET: SECRET})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_HANDSHAKE_SECRET: "secret_in_use"}
+    assert result["step_id"] == "user"
+
+    own = "o" * 40
+    result = await submit(hass, result, user_input(nas, **{CONF_HANDSHAKE_SECRET: own}))
+    result = await without_plugs(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_HANDSHAKE_SECRET] == own
+
+
+async def test_reconfigure_refuses_a_secret_another_entry_uses(
+    hass: HomeAssistant, nas: BaluHostSimulator, loaded_entry: MockConfigEntry
+) -> None:
+    """Typing the other NAS's secret is refused; so is keeping a shared one."""
+    theirs = "t" * 40
+    _other_nas(nas, theirs).add_to_hass(hass)
+    result = await _reconfigure(hass, loaded_entry)
+    result = await submit(
+        hass,
+        result,
+        {CONF_NAS_URL: nas.url, CONF_PI_IP: PI_IP, CONF_HANDSHAKE_SECRET: theirs},
+    )
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {CONF_HANDSHAKE_SECRET: "secret_in_use"}
+    # Its own secret stays acceptable.
+    result = await submit(
+        hass,
+        result,
+        {CONF_NAS_URL: nas.url, CONF_PI_IP: PI_IP, CONF_HANDSHAKE_SECRET: SECRET},
+    )
+    assert result["step_id"] == "nas_reachable"
+    assert loaded_entry.data[CONF_HANDSHAKE_SECRET] == SECRET
+
+
+async def test_reconfigure_asks_for_a_new_secret_when_the_kept_one_is_shared(
+    hass: HomeAssistant, nas: BaluHostSimulator, loaded_entry: MockConfigEntry
+) -> None:
+    """Two entries that share a secret from before: leaving it empty is refused."""
+    _other_nas(nas, SECRET).add_to_hass(hass)
+    result = await _reconfigure(hass, loaded_entry)
+    result = await submit(hass, result, {CONF_NAS_URL: nas.url, CONF_PI_IP: PI_IP})
+    assert result["errors"] == {CONF_HANDSHAKE_SECRET: "secret_in_use"}
+    new_secret = "n" * 40
+    result = await submit(
+        hass,
+        result,
+        {CONF_NAS_URL: nas.url, CONF_PI_IP: PI_IP, CONF_HANDSHAKE_SECRET: new_secret},
+    )
+    result = await skip_dns_and_inbox(hass, await submit(hass, result))
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert loaded_entry.data[CONF_HANDSHAKE_SECRET] == new_secret

@@ -117,12 +117,12 @@ async def test_diagnostics_of_the_handshake_hide_passwords_keys_and_users(
         "BEGIN OPENSSH",
         "nas-in-the-cellar",
         *(user["username"] for user in snapshot["users"]["list"]),
+        WEBHOOK_GOING_OFFLINE,
+        WEBHOOK_COMING_ONLINE,
     ):
         assert hidden not in text
-    assert result["webhooks"] == {
-        "going_offline": f"/api/webhook/{WEBHOOK_GOING_OFFLINE}",
-        "coming_online": f"/api/webhook/{WEBHOOK_COMING_ONLINE}",
-    }
+    assert result["entry"]["data"]["webhook_going_offline"] == "**REDACTED**"
+    assert result["entry"]["data"]["webhook_coming_online"] == "**REDACTED**"
     assert result["dns"]["pointer"] == "pi"
     assert result["snapshot"]["storage_used"] == snapshot["storage"]["used_bytes"]
     assert result["inbox"] is None
@@ -201,9 +201,42 @@ async def test_diagnostics_match_the_golden_file(
             hass, hass_client, plug_entry, device
         )
     text = json.dumps(_stable(result), indent=2, sort_keys=True, ensure_ascii=False)
-    for hidden in (SECRET, PIHOLE_PASSWORD, TAPO_PASSWORD, TAPO_USERNAME, "jürgen"):
+    for hidden in (
+        SECRET,
+        PIHOLE_PASSWORD,
+        TAPO_PASSWORD,
+        TAPO_USERNAME,
+        "jürgen",
+        WEBHOOK_GOING_OFFLINE,
+        WEBHOOK_COMING_ONLINE,
+    ):
         assert hidden not in text
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text + "\n", encoding="utf-8")
     assert text + "\n" == GOLDEN.read_text(encoding="utf-8")
+
+
+async def test_diagnostics_say_when_a_snapshot_was_dropped(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """When and why, also after a restart; the snapshot figures stay the last good."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    client = await hass_client_no_auth()
+    nas = NasPushClient(client.session, str(client.make_url("")), SECRET)
+    result = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    assert result["snapshot_dropped"] is None
+
+    assert (await nas.going_offline({"storage": {"used_bytes": 2**64}})).ok
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    dropped = result["snapshot_dropped"]
+    assert dropped["reason"] == (
+        "Home Assistant cannot store it: Integer exceeds 64-bit range"
+    )
+    assert datetime.fromisoformat(dropped["at"]).tzinfo is not None
+    assert result["snapshot"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import hashlib
 import hmac
 import json
@@ -9,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from custom_components.balupi.handshake import MAX_BODY, PushRejectedError, PushVerifier
+from custom_components.balupi.handshake import (
+    MAX_BODY,
+    PushRejectedError,
+    PushVerifier,
+    ReplayGuard,
+    digest_small_body,
+    hash_body,
+    parse_body,
+)
 
 SECRET = "Kq3dV0x9r0mN7pL2wT5yH8cJ1fB4gZ6sA-eU_iO3qW9xR2tY"  # 48 URL-safe chars
 NOW = 1_795_700_000
@@ -258,3 +267,102 @@ def test_flood_of_valid_pushes_is_bounded(monkeypatch: pytest.MonkeyPatch) -> No
         )
     headers, raw = nas_request(ONLINE, None, timestamp=NOW - 3)
     assert rejected(verifier, ONLINE, headers, raw) == (401, "too many pushes")
+
+
+def test_one_guard_accepts_a_signature_once_for_every_secret() -> None:
+    """Two entries with the same secret share the guard: the second one refuses."""
+    guard = ReplayGuard(clock=lambda: NOW)
+    first = PushVerifier(SECRET, guard=guard)
+    second = PushVerifier(SECRET, guard=guard)
+    headers, raw = nas_request(OFFLINE, SNAPSHOT)
+    first.verify("POST", OFFLINE, headers, raw)
+    assert rejected(second, OFFLINE, headers, raw) == (401, "signature already used")
+
+
+def test_the_headers_are_judged_without_the_body() -> None:
+    """Everything but the signature itself is checked before a body is read."""
+    guard = ReplayGuard(clock=lambda: NOW)
+    headers, _ = nas_request(OFFLINE, SNAPSHOT)
+    admitted = guard.admit(headers)
+    assert admitted.timestamp == NOW
+    assert admitted.signature == headers["X-Balupi-Signature"]
+    guard.remember(admitted)
+    with pytest.raises(PushRejectedError, match="signature already used"):
+        guard.admit(headers)
+
+
+def test_a_signature_accepted_while_its_twin_was_read_is_refused() -> None:
+    """Two copies sent at once both pass the headers; only the first is accepted."""
+    guard = ReplayGuard(clock=lambda: NOW)
+    headers, _ = nas_request(ONLINE, None)
+    copies = [guard.admit(headers), guard.admit(headers)]
+    guard.remember(copies[0])
+    with pytest.raises(PushRejectedError, match="signature already used"):
+        guard.remember(copies[1])
+
+
+def test_small_and_large_bodies_hash_alike() -> None:
+    """The C path and the pure-Python path give the same hashes and value."""
+    _, raw = nas_request(OFFLINE, SNAPSHOT)
+    small = digest_small_body(raw)
+    assert small is not None
+    assert small.value == SNAPSHOT
+    large = hash_body(raw)
+    assert large.hashes == small.hashes
+    assert not large.parsed
+    assert parse_body(large) == SNAPSHOT
+
+
+def test_a_body_too_deep_for_c_is_left_to_the_pure_python_path() -> None:
+    depth = 50_000
+    raw = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    assert digest_small_body(raw) is None
+    digest = hash_body(raw)
+    assert digest.hashes[1] == hashlib.sha256(raw).hexdigest(), "already canonical"
+    value, levels = parse_body(digest)["a"], 1
+    while value:
+        value, levels = value[0], levels + 1
+    assert levels == depth
+
+
+def test_a_verifier_checks_a_large_push_like_a_small_one() -> None:
+    """Over 16 KiB the pure-Python path decides, with the same verdict."""
+    snapshot = {**SNAPSHOT, "pad": ["x" * 100] * 300}
+    headers, raw = nas_request(OFFLINE, snapshot)
+    assert len(raw) > 16 * 1024
+    verifier = PushVerifier(SECRET, clock=lambda: NOW)
+    assert verifier.verify("POST", OFFLINE, headers, raw).body == snapshot
+
+
+def _small(raw: bytes) -> Any:
+    """As the view does: the C path, or the pure-Python one when C gives up."""
+    return digest_small_body(raw) or hash_body(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000, b"9" * 5000, b"\xff", b"{", b"[1,]"],
+    ids=["nested", "digits", "bad-utf-8", "unclosed", "trailing-comma"],
+)
+@pytest.mark.parametrize("digest", [_small, hash_body], ids=["small", "large"])
+def test_hostile_bodies_are_refused_by_both_paths(
+    digest: Callable[[bytes], Any], raw: bytes
+) -> None:
+    with pytest.raises(PushRejectedError) as raised:
+        digest(raw)
+    assert (raised.value.status, raised.value.reason) == (400, "body is not JSON")
+
+
+def test_both_paths_refuse_a_body_over_1_mib() -> None:
+    huge = b" " * (MAX_BODY + 1)
+    for digest in (digest_small_body, hash_body):
+        with pytest.raises(PushRejectedError, match="larger than 1 MiB"):
+            digest(huge)
+
+
+def test_an_empty_chunked_body_hashes_as_no_body() -> None:
+    """A chunked push without a body takes the large path: it is still empty."""
+    assert hash_body(b" \r\n").hashes == (
+        hashlib.sha256(b" \r\n").hexdigest(),
+        hashlib.sha256(b"").hexdigest(),
+    )

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util.file import WriteError
@@ -92,14 +93,23 @@ async def test_nas_pushes_are_acknowledged(
     assert hass.states.get(NAS_STATE).state == "online"
 
 
-async def test_snapshot_is_kept_as_sent_and_survives_a_reload(
+def without_user_list(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot as BaluPi keeps it: users.total, not the names."""
+    return {**snapshot, "users": {"total": snapshot["users"]["total"]}}
+
+
+async def test_snapshot_is_kept_without_user_names_and_survives_a_reload(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     hass_client_no_auth: ClientSessionGenerator,
     hass_client: ClientSessionGenerator,
     nas: BaluHostSimulator,
 ) -> None:
-    """The snapshot action and view return what the NAS sent, also after a restart."""
+    """The action and the view return the snapshot, also after a restart.
+
+    Any signed-in user may read them, so the NAS's user names are not kept (as in
+    the diagnostics); everything else is as the NAS sent it.
+    """
     snapshot = make_snapshot(users=5)
     assert (await nas_client(await hass_client_no_auth()).going_offline(snapshot)).ok
     await nas.shut_down()
@@ -110,11 +120,12 @@ async def test_snapshot_is_kept_as_sent_and_survives_a_reload(
         DOMAIN, "get_snapshot", {}, blocking=True, return_response=True
     )
     assert response is not None
-    assert response["snapshot"] == snapshot
+    assert response["snapshot"] == without_user_list(snapshot)
+    assert response["snapshot"]["users"] == {"total": 5}
     user = await hass_client()
     got = await user.get("/api/handshake/snapshot")
     assert got.status == 200
-    assert await got.json() == snapshot
+    assert await got.json() == without_user_list(snapshot)
     status = await (await user.get("/api/handshake/status")).json()
     assert status["nas_state"] == "offline"
     assert status["last_snapshot"] == response["received_at"]
@@ -277,7 +288,7 @@ async def test_a_push_replayed_after_a_restart_is_refused(
     await hass.async_block_till_done()
     assert hass.states.get(NAS_STATE).state == "online"
 
-    key = f"{DOMAIN}.{loaded_entry.entry_id}.accepted_pushes"
+    key = f"{DOMAIN}.accepted_pushes"
     assert len(hass_storage[key]["data"]) == 2
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done()
@@ -578,3 +589,206 @@ async def test_unloading_ends_the_pihole_session(
     assert await hass.config_entries.async_unload(loaded_dns_entry.entry_id)
     assert pihole.active_sessions == 0
     assert pihole.logouts == 1
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+UNSTORABLE = [
+    pytest.param({"storage": {"used_bytes": 2**64}}, "64-bit", id="integer-2**64"),
+    pytest.param({"extra": _nested(300)}, "ecursion", id="nested-300"),
+    pytest.param({"system": {"hostname": "nas\ud800"}}, "surrogates", id="surrogate"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), UNSTORABLE)
+async def test_a_snapshot_that_cannot_be_stored_is_dropped_and_the_push_acts(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    loaded_dns_entry: MockConfigEntry,
+    pihole: PiholeSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+    hass_client: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+    change: dict[str, Any],
+    reason: str,
+) -> None:
+    """State and DNS move and the NAS gets its ack; the last good snapshot stays.
+
+    Home Assistant's storage (orjson) cannot hold such a snapshot, and its JSON
+    replies could not carry it either.
+    """
+    client = nas_client(await hass_client_no_auth())
+    good = make_snapshot(version="1.16.0")
+    assert (await client.going_offline(good)).ok
+    assert (await client.coming_online()).ok
+    await hass.async_block_till_done()
+
+    reply = await client.going_offline({**make_snapshot(version="1.17.0"), **change})
+    await hass.async_block_till_done()
+    assert reply.body == {"acknowledged": True, "dns_switched": True}
+    assert hass.states.get(NAS_STATE).state == "offline"
+    assert record(pihole) == [f"{PI_IP} baluhost.local"]
+    assert "The NAS's snapshot was dropped" in caplog.text
+
+    user = await hass_client()
+    got = await user.get("/api/handshake/snapshot")
+    assert got.status == 200
+    assert await got.json() == without_user_list(good)
+    response = await hass.services.async_call(
+        DOMAIN, "get_snapshot", {}, blocking=True, return_response=True
+    )
+    assert response is not None
+    assert response["snapshot"]["baluhost_version"] == "1.16.0"
+    dropped = loaded_dns_entry.runtime_data.nas.snapshots.dropped
+    assert dropped is not None
+    assert reason in dropped.reason
+    # The drop is stored with the snapshot, so the diagnostics still show it after
+    # a restart.
+    stored = hass_storage[f"{DOMAIN}.{loaded_dns_entry.entry_id}.snapshot"]["data"]
+    assert reason in stored["dropped"]["reason"]
+
+
+async def test_a_shutdown_push_whose_body_is_no_object_is_acknowledged(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A signed list instead of a snapshot: no snapshot, the drop said why."""
+    client = await hass_client_no_auth()
+    headers, body = _request([1, 2, 3])
+    response = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert response.status == 200
+    await hass.async_block_till_done()
+    assert hass.states.get(NAS_STATE).state == "offline"
+    assert (await (await hass_client()).get("/api/handshake/snapshot")).status == 404
+    dropped = loaded_entry.runtime_data.nas.snapshots.dropped
+    assert dropped is not None
+    assert dropped.reason == "it is not a JSON object"
+
+
+async def test_a_snapshot_stored_with_user_names_is_served_without_them(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A snapshot kept by an earlier BaluPi still had users.list: it is not shown."""
+    snapshot = make_snapshot(users=3)
+    hass_storage[f"{DOMAIN}.{config_entry.entry_id}.snapshot"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{config_entry.entry_id}.snapshot",
+        "data": {"received_at": "2026-11-27T03:00:00+00:00", "data": snapshot},
+    }
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    got = await (await hass_client()).get("/api/handshake/snapshot")
+    assert got.status == 200
+    assert await got.json() == without_user_list(snapshot)
+
+
+def _second_entry(nas: BaluHostSimulator, secret: str) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="aa:bb:cc:00:11:33",
+        data={
+            **entry_data(nas),
+            "nas_mac": "aa:bb:cc:00:11:33",
+            "handshake_secret": secret,
+            "webhook_going_offline": "second-going-offline",
+            "webhook_coming_online": "second-coming-online",
+        },
+        minor_version=2,
+    )
+
+
+async def test_two_entries_with_one_secret_accept_a_push_once(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Entries set up before secrets had to differ: a replay is refused by both."""
+    second = _second_entry(nas, SECRET)
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await hass.async_block_till_done()
+    client = await hass_client_no_auth()
+    headers, body = _request(make_snapshot())
+    assert (await client.post(OFFLINE_PATH, data=body, headers=headers)).status == 200
+    await hass.async_block_till_done()
+    states = {loaded_entry.runtime_data.nas.status.state.value}
+    states.add(second.runtime_data.nas.status.state.value)
+    assert states == {"online", "offline"}, "one NAS moved"
+
+    again = await client.post(OFFLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"
+    await hass.async_block_till_done()
+    assert loaded_entry.runtime_data.nas.status.state.value != (
+        second.runtime_data.nas.status.state.value
+    ), "the other NAS did not move"
+
+
+async def test_replays_stay_refused_across_entries_after_an_upgrade(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    nas: BaluHostSimulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Signatures an entry stored on its own before are refused for every entry.
+
+    The per-entry store is merged into the shared one and removed.
+    """
+    headers, body = _request(None, path=ONLINE_PATH)
+    signature = headers["X-Balupi-Signature"]
+    legacy = f"{DOMAIN}.{config_entry.entry_id}.accepted_pushes"
+    hass_storage[legacy] = {
+        "version": 1,
+        "key": legacy,
+        "data": {signature: int(headers["X-Balupi-Timestamp"])},
+    }
+    second = _second_entry(nas, SECRET)
+    for entry in (config_entry, second):
+        entry.add_to_hass(hass)
+    # Setting up the integration sets up both entries.
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert second.state is ConfigEntryState.LOADED
+
+    client = await hass_client_no_auth()
+    again = await client.post(ONLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"
+    assert legacy not in hass_storage
+    assert signature in hass_storage[f"{DOMAIN}.accepted_pushes"]["data"]
+
+
+async def test_a_push_accepted_before_a_restart_stays_refused(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The shared store of accepted signatures is read at startup."""
+    headers, body = _request(None, path=ONLINE_PATH)
+    key = f"{DOMAIN}.accepted_pushes"
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": {headers["X-Balupi-Signature"]: int(headers["X-Balupi-Timestamp"])},
+    }
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    client = await hass_client_no_auth()
+    again = await client.post(ONLINE_PATH, data=body, headers=headers)
+    assert again.status == 401
+    assert (await again.json())["error"] == "signature already used"

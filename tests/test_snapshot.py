@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from custom_components.balupi.snapshot import Snapshot
+from custom_components.balupi.snapshot import (
+    DroppedSnapshot,
+    Snapshot,
+    without_user_names,
+)
 from simulators.snapshot import make_snapshot
 
 AT = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -71,7 +75,34 @@ def test_smart_entries_that_are_not_objects_count_as_failing() -> None:
 
 
 def test_stored_form_round_trips_and_rejects_garbage() -> None:
-    snapshot = Snapshot(AT, make_snapshot())
+    snapshot = Snapshot(AT, without_user_names(make_snapshot()))
     assert Snapshot.from_stored(snapshot.as_stored()) == snapshot
     for stored in (None, [], {"data": []}, {"data": {}, "received_at": "yesterday"}):
         assert Snapshot.from_stored(stored) is None
+
+
+def test_user_names_are_left_out_and_the_count_kept() -> None:
+    data = make_snapshot(users=4)
+    kept = without_user_names(data)
+    assert kept["users"] == {"total": 4}
+    assert {key: value for key, value in kept.items() if key != "users"} == {
+        key: value for key, value in data.items() if key != "users"
+    }
+    assert "list" in data["users"], "the NAS's data is not changed"
+    stored = Snapshot(AT, data).as_stored()
+    loaded = Snapshot.from_stored(stored)
+    assert loaded is not None
+    assert loaded.data["users"] == {"total": 4}
+
+
+@pytest.mark.parametrize("users", [None, "many", {"total": 2}, ["anna"]])
+def test_odd_user_sections_are_left_as_they_are(users: Any) -> None:
+    data = {"users": users}
+    assert without_user_names(data) == data
+
+
+def test_a_stored_drop_reads_back_and_garbage_is_ignored() -> None:
+    dropped = DroppedSnapshot(AT, "it is not a JSON object")
+    assert DroppedSnapshot.from_stored(dropped.as_stored()) == dropped
+    for stored in (None, [], {"at": "2026-11-27T03:00:00+00:00"}, {"reason": "x"}):
+        assert DroppedSnapshot.from_stored(stored) is None

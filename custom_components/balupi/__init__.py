@@ -30,7 +30,7 @@ from .lifecycle import NasLifecycleCoordinator, state_store
 from .pihole import PiholeClient
 from .plug_flow import plug_subentries
 from .plugs import PlugClient
-from .replay import ReplayKeeper, replay_store
+from .replay import DATA_REPLAY, ReplayKeeper, accepted_pushes_store, replay_store
 from .services import async_register_services
 from .settings import ConnectionSettings, Options
 from .snapshot import SnapshotKeeper, snapshot_store
@@ -50,7 +50,15 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Serve the NAS's endpoints and register the actions, once."""
+    """Serve the NAS's endpoints and register the actions, once.
+
+    The signatures of accepted pushes are remembered for all entries together.
+    """
+    replay = ReplayKeeper(hass)
+    await replay.async_load(
+        [entry.entry_id for entry in hass.config_entries.async_entries(DOMAIN)]
+    )
+    hass.data[DATA_REPLAY] = replay
     integration = await async_get_integration(hass, DOMAIN)
     async_register_views(hass, str(integration.version))
     async_register_services(hass)
@@ -112,9 +120,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         inbox=inbox,
     )
     await nas.async_restore()
-    verifier = PushVerifier(connection.handshake_secret)
-    replay = ReplayKeeper(hass, entry.entry_id, verifier)
-    await replay.async_load()
+    replay = hass.data[DATA_REPLAY]
+    verifier = PushVerifier(connection.handshake_secret, guard=replay.guard)
     data = BaluPiData(connection, options, nas, verifier, replay)
     if connection.tapo_username is not None:
         sessions = PlugSessions(hass)
@@ -189,6 +196,13 @@ async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> N
     """Forget the stored NAS state, snapshot, counters, pushes and inbox work files."""
     await state_store(hass, entry.entry_id).async_remove()
     await replay_store(hass, entry.entry_id).async_remove()
+    others = [
+        other
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id
+    ]
+    if not others:
+        await accepted_pushes_store(hass).async_remove()
     await counter_store(hass, entry.entry_id).async_remove()
     await snapshot_store(hass, entry.entry_id).async_remove()
     await hass.async_add_executor_job(

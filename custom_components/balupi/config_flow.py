@@ -303,6 +303,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             if not errors:
                 await self.async_set_unique_id(data[CONF_NAS_MAC])
                 self._abort_if_unique_id_configured()
+                errors = self._check_secret_unused(data)
+            if not errors:
                 data.setdefault(CONF_HANDSHAKE_SECRET, generate_secret())
                 data[CONF_WEBHOOK_GOING_OFFLINE] = webhook.async_generate_id()
                 data[CONF_WEBHOOK_COMING_ONLINE] = webhook.async_generate_id()
@@ -331,6 +333,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 data.setdefault(
                     CONF_HANDSHAKE_SECRET, entry.data[CONF_HANDSHAKE_SECRET]
                 )
+                errors = self._check_secret_unused(data)
+            if not errors:
                 self._data = data
                 return await self._async_probe()
         suggested = _without_secret(user_input or dict(entry.data))
@@ -342,6 +346,26 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={"nas_mac": entry.data[CONF_NAS_MAC]},
         )
+
+    def _check_secret_unused(self, data: dict[str, str]) -> dict[str, str]:
+        """An error when another BaluPi entry has the secret in ``data``.
+
+        Each NAS needs its own secret: a push is acted on by the first entry whose
+        secret signed it, so a second NAS with the same secret would move the first.
+        """
+        secret = data.get(CONF_HANDSHAKE_SECRET)
+        this = (
+            self._get_reconfigure_entry().entry_id
+            if self.source == SOURCE_RECONFIGURE
+            else None
+        )
+        for entry in self._async_current_entries(include_ignore=False):
+            if (
+                entry.entry_id != this
+                and entry.data.get(CONF_HANDSHAKE_SECRET) == secret
+            ):
+                return {CONF_HANDSHAKE_SECRET: "secret_in_use"}
+        return {}
 
     async def async_step_probe_again(
         self, user_input: dict[str, Any] | None = None

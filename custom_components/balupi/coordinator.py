@@ -33,7 +33,7 @@ class BaluPiData:
     verifier: PushVerifier
     """Checks the NAS's signed pushes against this entry's secret."""
     replay: ReplayKeeper
-    """Keeps what ``verifier`` accepted across restarts."""
+    """Keeps what the verifiers of all entries accepted, across restarts."""
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""
     rejected_by: set[str] = field(default_factory=set)

@@ -1,4 +1,10 @@
-"""Diagnostics of BaluPi: what a bug report needs, without secrets."""
+"""Diagnostics of BaluPi: what a bug report needs, without secrets.
+
+Redacted: the handshake secret, the passwords, BaluPi's SSH key, the Tapo account and
+both webhook IDs (with one, anyone on the LAN can reach the webhook; the signature
+still guards it, but an ID is no business of a bug report). The snapshot shows its
+figures only, without the NAS's host name and user names.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.components.webhook import async_generate_path
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
@@ -16,6 +21,8 @@ from .const import (
     CONF_SSH_PRIVATE_KEY,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
     DOMAIN,
 )
 from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
@@ -26,6 +33,8 @@ TO_REDACT = {
     CONF_SSH_PRIVATE_KEY,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
+    CONF_WEBHOOK_COMING_ONLINE,
+    CONF_WEBHOOK_GOING_OFFLINE,
 }
 
 
@@ -34,15 +43,10 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the entry's settings, the NAS, the Pi's parts and every plug's state."""
     data = entry.runtime_data
-    connection = data.connection
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
-        },
-        "webhooks": {
-            "going_offline": async_generate_path(connection.webhook_going_offline),
-            "coming_online": async_generate_path(connection.webhook_coming_online),
         },
         **_nas(data),
         **_hub(data),
@@ -69,6 +73,7 @@ def _nas(data: BaluPiData) -> dict[str, Any]:
     status = data.nas.status
     sample = status.sample
     snapshot = status.snapshot
+    dropped = data.nas.snapshots.dropped
     return {
         "nas": {
             "state": status.state.value,
@@ -96,6 +101,12 @@ def _nas(data: BaluPiData) -> dict[str, Any]:
                 "failing_disks": snapshot.failing_disks,
             }
             if snapshot is not None
+            else None
+        ),
+        # The latest snapshot that came with a valid push but could not be kept.
+        "snapshot_dropped": (
+            {"at": dropped.at.isoformat(), "reason": dropped.reason}
+            if dropped is not None
             else None
         ),
     }

@@ -447,11 +447,13 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
     async def async_nas_going_offline(self, snapshot: Any) -> dict[str, Any]:
         """The NAS is shutting down: keep its snapshot, point the hostname at the Pi.
 
-        Returns the reply BaluHost reads (``acknowledged``, ``dns_switched``).
+        Returns the reply BaluHost reads (``acknowledged``, ``dns_switched``). A
+        snapshot that cannot be kept is dropped (the keeper says why); the push acts
+        all the same.
         """
-        if isinstance(snapshot, dict):
+        if snapshot is not None:
             kept = await self.snapshots.async_keep(snapshot)
-            if (version := kept.baluhost_version) is not None:
+            if kept is not None and (version := kept.baluhost_version) is not None:
                 dr.async_get(self.hass).async_update_device(
                     self._nas_device_id, sw_version=version
                 )

@@ -16,7 +16,9 @@ so one Home Assistant can serve several NAS.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 import socket
@@ -26,9 +28,23 @@ from aiohttp import web
 from homeassistant.components import webhook
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER
-from .handshake import INVALID_SIGNATURE, MAX_BODY, PushRejectedError, VerifiedPush
+from .handshake import (
+    INVALID_SIGNATURE,
+    MAX_BODY,
+    SMALL_BODY,
+    TOO_LARGE,
+    BodyDigest,
+    PushRejectedError,
+    ReplayGuard,
+    VerifiedPush,
+    digest_small_body,
+    hash_body,
+    parse_body,
+)
+from .replay import DATA_REPLAY
 
 if TYPE_CHECKING:
     from .coordinator import BaluPiConfigEntry
@@ -39,6 +55,26 @@ HEALTH_PATH = "/api/health"
 STATUS_PATH = "/api/handshake/status"
 SNAPSHOT_PATH = "/api/handshake/snapshot"
 _CHUNK = 64 * 1024
+BODY_SLOTS = 2
+"""Bodies over 16 KiB read and hashed at a time; the others wait for a slot."""
+BODY_DEADLINE = 10.0
+"""Seconds a push's body may take to arrive, waiting for a slot included (the NAS
+sends a few KB at once and gives up after 10 s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """What bounds the work on push bodies, for all entries together."""
+
+    slots: asyncio.Semaphore
+    """Held while a body over 16 KiB is read and hashed."""
+    hashing: asyncio.Lock
+    """Held while a worker thread hashes or parses a body: one at a time, since
+    Python runs one thread at a time anyway, and every further one would delay the
+    event loop's turn."""
+
+
+DATA_BODY_LIMITS: HassKey[BodyLimits] = HassKey(f"{DOMAIN}_body_limits")
 
 
 class Push(StrEnum):
@@ -51,6 +87,9 @@ class Push(StrEnum):
 @callback
 def async_register_views(hass: HomeAssistant, version: str) -> None:
     """Serve BaluPi's paths; called once, when the integration is set up."""
+    hass.data[DATA_BODY_LIMITS] = BodyLimits(
+        asyncio.Semaphore(BODY_SLOTS), asyncio.Lock()
+    )
     hass.http.register_view(HealthView(version, socket.gethostname()))
     hass.http.register_view(PushView(GOING_OFFLINE_PATH, Push.GOING_OFFLINE))
     hass.http.register_view(PushView(COMING_ONLINE_PATH, Push.COMING_ONLINE))
@@ -84,27 +123,41 @@ def _webhook_handler(
     async def handle(
         hass: HomeAssistant, webhook_id: str, request: web.Request
     ) -> web.Response:
-        return await handle_push(request, push, [entry])
+        return await handle_push(hass, request, push, [entry])
 
     return handle
 
 
 async def handle_push(
-    request: web.Request, push: Push, entries: list[BaluPiConfigEntry]
+    hass: HomeAssistant,
+    request: web.Request,
+    push: Push,
+    entries: list[BaluPiConfigEntry],
 ) -> web.Response:
-    """Verify a push against ``entries`` and let the matching NAS's lifecycle act."""
+    """Verify a push against ``entries`` and let the matching NAS's lifecycle act.
+
+    Whatever a sender gets wrong is answered with a 4xx and one warning; nothing of
+    it raises (a webhook would turn an exception into a 200 and a traceback).
+    """
+    replay = hass.data[DATA_REPLAY]
     try:
-        body = await _read_body(request)
-        entry, verified = _verify(entries, request, body)
+        entry, verified = await _accept(hass, request, entries, replay.guard)
     except PushRejectedError as err:
         LOGGER.warning(
-            "Refused a push to %s from %s: %s", request.path, request.remote, err.reason
+            "Refused a push to %s from %s: %s (HTTP %s)",
+            request.path,
+            request.remote,
+            err.reason,
+            err.status,
         )
-        return web.json_response(
+        refusal = web.json_response(
             {"acknowledged": False, "error": err.reason}, status=err.status
         )
+        if _large_body_unread(request):
+            return await _answer_and_hang_up(request, refusal)
+        return refusal
     # Kept before it takes effect: after a restart, it is still a replay.
-    await entry.runtime_data.replay.async_save()
+    await replay.async_save()
     nas = entry.runtime_data.nas
     LOGGER.info("The NAS says: %s", push.value)
     if push is Push.GOING_OFFLINE:
@@ -114,39 +167,121 @@ async def handle_push(
     return web.json_response(reply)
 
 
-async def _read_body(request: web.Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes 1 MiB."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise PushRejectedError(413, "body larger than 1 MiB")
-    body = bytearray()
-    while chunk := await request.content.read(_CHUNK):
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PushRejectedError(413, "body larger than 1 MiB")
-    return bytes(body)
+def _large_body_unread(request: web.Request) -> bool:
+    """Whether more than 16 KiB of the body (or an unknown amount) is left unread."""
+    length = request.content_length
+    return not request.content.at_eof() and (length is None or length > SMALL_BODY)
 
 
-def _verify(
-    entries: list[BaluPiConfigEntry], request: web.Request, body: bytes
+async def _answer_and_hang_up(
+    request: web.Request, response: web.Response
+) -> web.Response:
+    """Send ``response`` and close the connection without reading the rest.
+
+    Home Assistant's server would otherwise read and throw away what is left of the
+    body for up to 10 s: with many such senders at once, that costs CPU, and memory
+    that the allocator does not give back. A small body (the NAS's: a NAS with a
+    wrong clock must still see its 401) is left to the server to read.
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if (transport := request.transport) is not None:
+        transport.close()
+    return response
+
+
+async def _accept(
+    hass: HomeAssistant,
+    request: web.Request,
+    entries: list[BaluPiConfigEntry],
+    guard: ReplayGuard,
 ) -> tuple[BaluPiConfigEntry, VerifiedPush]:
-    """The entry whose secret signed the push, and the push.
+    """The entry whose secret signed the push, and the push; checks in cost order.
 
-    When no entry accepts it, the reason given is the most telling one: a replayed
-    or otherwise refused signature of one entry beats "invalid signature" of the
-    others (whose secrets simply did not sign it).
+    The headers (timestamp window, signature format, replay) are checked before a
+    byte of the body is read: a push without them costs nothing more.
     """
     if not entries:
         raise PushRejectedError(503, "BaluPi is not loaded")
-    refusals: list[PushRejectedError] = []
+    headers = guard.admit(request.headers)
+    body = await _receive(hass, request)
     for entry in entries:
-        try:
-            return entry, entry.runtime_data.verifier.verify(
-                request.method, request.path, request.headers, body
+        if entry.runtime_data.verifier.signed(
+            request.method, request.path, headers, body
+        ):
+            value = (
+                body.value if body.parsed else await _in_worker(hass, parse_body, body)
             )
-        except PushRejectedError as err:
-            refusals.append(err)
-    telling = [err for err in refusals if err.reason != INVALID_SIGNATURE]
-    raise (telling or refusals)[0]
+            # Remembered only now: a copy that raced this one through the
+            # parsing is refused here.
+            guard.remember(headers)
+            return entry, VerifiedPush(
+                request.method.upper(), request.path, headers.timestamp, value
+            )
+    raise PushRejectedError(401, INVALID_SIGNATURE)
+
+
+async def _receive(hass: HomeAssistant, request: web.Request) -> BodyDigest:
+    """Read and hash the body, within bounds of time, memory and CPU.
+
+    A body of up to 16 KiB (a snapshot is a few KB; the startup push has none) is
+    read and parsed at once. A larger one, or one of unknown length, first waits
+    for one of ``BODY_SLOTS``, and is hashed in a worker thread by code that lets
+    the event loop run every few milliseconds and leaves no objects behind: however
+    many arrive together, at most that many are held in memory, and one is hashed
+    at a time. Each body must have arrived within ``BODY_DEADLINE`` seconds
+    (waiting for a slot included), so a slow sender cannot hold a slot.
+    """
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise PushRejectedError(413, TOO_LARGE)
+    deadline = asyncio.get_running_loop().time() + BODY_DEADLINE
+    if length is not None and length <= SMALL_BODY:
+        body = await _read_body(request, deadline)
+        if (digest := digest_small_body(body)) is not None:
+            return digest
+        # Nested too deeply for the C parser (not on CPython 3.13 within 16 KiB).
+        return await _in_worker(hass, hash_body, body)
+    slots = hass.data[DATA_BODY_LIMITS].slots
+    try:
+        async with asyncio.timeout_at(deadline):
+            await slots.acquire()
+    except TimeoutError:
+        raise PushRejectedError(429, "too many pushes at once") from None
+    try:
+        body = await _read_body(request, deadline)
+        return await _in_worker(hass, hash_body, body)
+    finally:
+        slots.release()
+
+
+async def _in_worker[T, R](
+    hass: HomeAssistant, work: Callable[[T], R], argument: T
+) -> R:
+    """Run ``work`` in a worker thread, one body at a time."""
+    async with hass.data[DATA_BODY_LIMITS].hashing:
+        return await hass.async_add_executor_job(work, argument)
+
+
+async def _read_body(request: web.Request, deadline: float) -> bytes:
+    """The request body, refused with 413 as soon as it passes 1 MiB.
+
+    408 when it has not arrived by ``deadline`` (loop time). A sender that hangs up
+    cancels the handler (Home Assistant's server does that), which frees its slot.
+    """
+    body = bytearray()
+    try:
+        async with asyncio.timeout_at(deadline):
+            while chunk := await request.content.read(_CHUNK):
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise PushRejectedError(413, TOO_LARGE)
+    except TimeoutError:
+        raise PushRejectedError(
+            408, f"body not received within {BODY_DEADLINE:g} s"
+        ) from None
+    return bytes(body)
 
 
 def _loaded(hass: HomeAssistant) -> list[BaluPiConfigEntry]:
@@ -166,7 +301,8 @@ class PushView(HomeAssistantView):
 
     async def post(self, request: web.Request) -> web.Response:
         """Verify the push and act on it."""
-        return await handle_push(request, self._push, _loaded(request.app[KEY_HASS]))
+        hass = request.app[KEY_HASS]
+        return await handle_push(hass, request, self._push, _loaded(hass))
 
 
 class HealthView(HomeAssistantView):
