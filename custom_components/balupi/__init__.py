@@ -20,7 +20,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
+from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator, PlugSearch
 from .counter_store import CounterKeeper, counter_store
 from .dns import DnsSwitcher
 from .entity import hub_device_info, nas_device_info, plug_device_info
@@ -28,7 +28,7 @@ from .flush import InboxFlusher, flush_workdir
 from .handshake import PushVerifier
 from .lifecycle import NasLifecycleCoordinator, state_store
 from .pihole import PiholeClient
-from .plug_flow import plug_subentries
+from .plug_flow import plug_subentries, stored_measures
 from .plugs import PlugClient
 from .replay import DATA_REPLAY, ReplayKeeper, accepted_pushes_store, replay_store
 from .services import async_register_services
@@ -134,9 +134,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         counters = CounterKeeper(hass, entry.entry_id)
         await counters.async_load()
         entry.async_on_unload(counters.async_save)
+        data.search = PlugSearch(hass, entry)
         for subentry in plug_subentries(entry):
             plug = PlugCoordinator(
-                hass, entry, plug_client, subentry, options, counters
+                hass, entry, plug_client, subentry, options, counters, data.search
             )
             plug.device_id = devices.async_get_or_create(
                 config_entry_id=entry.entry_id,
@@ -213,19 +214,29 @@ async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> N
 async def _async_reload_on_update(
     hass: HomeAssistant, entry: BaluPiConfigEntry
 ) -> None:
-    """Apply changed options or added and removed plugs by reloading the entry.
+    """Apply changed options, plugs added or removed, or plugs that moved.
 
     Reconfiguring changes only the data and reloads the entry itself, so only a
-    change of options or of the plug subentries needs a reload here.
+    change of options, of the plug subentries or of what a plug measures (its
+    entities) needs a reload here. A plug found at another address is followed
+    without one: its coordinator reads it there, its entities stay as they are.
     """
     if _outdated(entry):
         await hass.config_entries.async_reload(entry.entry_id)
+        return
+    for subentry in plug_subentries(entry):
+        entry.runtime_data.plugs[subentry.subentry_id].async_follow(subentry)
 
 
 def _outdated(entry: BaluPiConfigEntry) -> bool:
-    """Whether the options or the plugs differ from what the entry runs with."""
+    """Whether the options, the plugs or their entities differ from what runs."""
     running = entry.runtime_data
-    plugs = {subentry.subentry_id for subentry in plug_subentries(entry)}
-    return Options.from_options(entry.options) != running.options or plugs != set(
+    plugs = {subentry.subentry_id: subentry for subentry in plug_subentries(entry)}
+    if Options.from_options(entry.options) != running.options or set(plugs) != set(
         running.plugs
+    ):
+        return True
+    return any(
+        running.plugs[subentry_id].measures != stored_measures(subentry.data)
+        for subentry_id, subentry in plugs.items()
     )
