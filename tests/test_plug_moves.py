@@ -437,3 +437,29 @@ async def test_sensors_a_plug_does_not_measure_go_away_after_its_first_read(
             "current", "energy_month", "energy_today", "power", "rssi", "voltage"
         ],
     }  # fmt: skip
+
+
+async def test_a_failed_search_changes_nothing(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    moving_plug: TapoPlugSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The network cannot be asked (no interface, say): the plug just stays away."""
+    searches = 0
+
+    async def failing_find(**kwargs: Any) -> Any:
+        nonlocal searches
+        searches += 1
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(coordinator_module, "find_addresses", failing_find)
+    entry = await load(hass, entry_with(nas, moving_plug))
+    assert entry.runtime_data.search is not None
+    clock = entry.runtime_data.search.clock = Clock()
+    await moving_plug.move_to("127.0.0.29")
+    for _ in range(6):
+        await poll(hass, entry, clock)
+    assert searches == 1
+    assert the_subentry(entry).data[CONF_HOST] == "127.0.0.21"
+    assert state(hass, "sensor.moving_plug_power") == STATE_UNAVAILABLE

@@ -333,3 +333,13 @@ async def test_find_addresses_finds_a_plug_that_moved(loopback_hosts: None) -> N
             await client.close()
     finally:
         await plug.stop()
+
+
+async def test_a_device_without_energy_monitoring_measures_nothing(
+    client: PlugClient, plugs: list[TapoPlugSimulator]
+) -> None:
+    nas = plugs[0]
+    nas.components = [c for c in nas.components if c[0] != "energy_monitoring"]
+    reading = await client.read(plug_address(nas))
+    assert reading.measures == frozenset()
+    assert reading.power is None
