@@ -320,7 +320,7 @@ async def test_a_plug_is_reconfigured_by_hand(
         )
         await answer_discovery(other)
         result = await configure(flow_id, {})
-        assert result["errors"] == {"base": "wrong_plug"}
+        assert result["errors"] == {"base": "plug_not_found"}, "only another plug"
 
         result = await configure(
             flow_id, {"plug_host": f"127.0.0.27:{moving_plug.port}"}

@@ -174,8 +174,10 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
                 "Tapo plug %s (%s) is now read at %s", self.title, self.mac, address.key
             )
             self.address = address
-            self.hass.async_create_task(
-                self.async_request_refresh(), f"balupi read {self.title} at its address"
+            self.config_entry.async_create_task(
+                self.hass,
+                self.async_request_refresh(),
+                f"balupi read {self.title} at its new address",
             )
 
     def _keep_measures(self, reading: PlugReading) -> None:

@@ -295,10 +295,10 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                 if (measures := same[0].reading.measures) is not None:
                     data[CONF_MEASURES] = sorted(measures)
                 return self.async_update_and_abort(entry, subentry, data=data)
-            if found:
-                errors = {CONF_PLUG_HOST if host_text.strip() else "base": "wrong_plug"}
-            elif not host_text.strip() and errors == {"base": "no_plugs_found"}:
+            if not host_text.strip():  # searched: other plugs, or none, answered
                 errors = {"base": "plug_not_found"}
+            elif found:
+                errors = {CONF_PLUG_HOST: "wrong_plug"}
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
