@@ -32,7 +32,7 @@ from custom_components.balupi.const import (
     SUBENTRY_PLUG,
 )
 from simulators.baluhost import BaluHostSimulator
-from simulators.tapo import TapoPlugSimulator
+from simulators.tapo import PlugMode, TapoPlugSimulator
 
 from .conftest import (
     NAS_MAC,
@@ -405,6 +405,18 @@ async def test_a_first_firmware_plug_gets_no_voltage_or_current(
     # A current plug beside it has both.
     assert float(state(hass, "sensor.nas_plug_voltage")) == pytest.approx(231.0)
     assert state(hass, "sensor.nas_plug_current") != STATE_UNAVAILABLE
+
+    # A firmware update (the plug restarts) brings energy monitoring version 2.
+    first_firmware_plug.energy_monitoring = 2
+    first_firmware_plug.firmware = "1.3.0 Build 230905 Rel.152200"
+    await first_firmware_plug.set_offline(PlugMode.REFUSED)
+    await poll(hass, entry)
+    await first_firmware_plug.set_offline(PlugMode.ONLINE)
+    await poll(hass, entry)
+    assert float(state(hass, "sensor.old_plug_voltage")) == pytest.approx(230.0)
+    assert float(state(hass, "sensor.old_plug_current")) == pytest.approx(
+        20 / 230, 0.01
+    )
 
 
 async def test_sensors_a_plug_does_not_measure_go_away_after_its_first_read(
