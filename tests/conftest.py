@@ -107,6 +107,22 @@ def discovery_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("custom_components.balupi.coordinator.SEARCH_TIMEOUT", 1.0)
 
 
+@pytest.fixture(autouse=True)
+def no_plug_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BaluPi's search for moved plugs finds nothing, at once.
+
+    Its discovery listens on the event loop's clock, which tests with a frozen clock
+    never let run out; tests/test_plug_moves.py searches for real.
+    """
+
+    async def find_nothing(**kwargs: Any) -> dict[str, PlugAddress]:
+        return {}
+
+    monkeypatch.setattr(
+        "custom_components.balupi.coordinator.find_addresses", find_nothing
+    )
+
+
 @pytest.fixture
 def loopback_hosts(socket_enabled: None) -> None:
     """Let the test connect to every 127.0.0.x, not only 127.0.0.1: plugs that move.

@@ -31,6 +31,7 @@ from custom_components.balupi.const import (
     DOMAIN,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.plugs import find_addresses
 from simulators.baluhost import BaluHostSimulator
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
@@ -46,6 +47,12 @@ from .conftest import (
 
 POLL = 30.0
 """Seconds between two polls of a plug (the default)."""
+
+
+@pytest.fixture(autouse=True)
+def real_plug_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BaluPi searches the network (loopback here) for moved plugs, for real."""
+    monkeypatch.setattr(coordinator_module, "find_addresses", find_addresses)
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -143,11 +150,10 @@ async def test_a_plug_that_moved_is_found_again_by_its_mac(
     broadcast address, which every plug hears.
     """
     searches: list[str] = []
-    find = coordinator_module.find_addresses
 
     async def counted_find(**kwargs: Any) -> Any:
         searches.append(kwargs["target"])
-        return await find(**kwargs)
+        return await find_addresses(**kwargs)
 
     monkeypatch.setattr(coordinator_module, "find_addresses", counted_find)
     monkeypatch.setattr(coordinator_module, "DISCOVERY_TARGET", "127.0.0.22")
