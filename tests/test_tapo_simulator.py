@@ -7,6 +7,7 @@ so that the integration's tests can rely on it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import errno
@@ -27,7 +28,7 @@ from kasa import (
 )
 import pytest
 
-from simulators.tapo import PlugMode, TapoPlugSimulator
+from simulators.tapo import PlugMode, TapoPlugSimulator, _parse_plug
 
 USERNAME = "user@example.com"
 PASSWORD = "tapo-secret"
@@ -524,3 +525,11 @@ async def test_a_plug_moves_to_another_address(
             await connect(TapoPlugSimulator(host="127.0.0.1", port=port), timeout=1)
     finally:
         await simulator.stop()
+
+
+def test_command_line_plays_the_first_firmware() -> None:
+    """``--plug "NAME,MODEL,WATTS,v1"``: a plug on energy monitoring version 1."""
+    assert _parse_plug("Old,P110,20,v1") == ("Old", "P110", 20.0, 1)
+    assert _parse_plug("NAS plug,P110,45") == ("NAS plug", "P110", 45.0, 2)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _parse_plug("Odd,P110,20,v3")
