@@ -44,6 +44,8 @@ MIN_RATE = 100 * 1024
 RETRY_AFTER = 10 * 60
 """Seconds before files that failed (or a flush that failed) are tried again by
 themselves; new files go at once, and so does everything when the NAS comes online."""
+STUCK_GRACE = 30
+"""Seconds a new flush waits for the stuck one it replaces to put its files back."""
 
 
 def flush_workdir(hass: HomeAssistant, entry_id: str) -> Path:
@@ -194,6 +196,8 @@ class InboxFlusher:
                 "The inbox flush to the NAS is stuck; cancelled, starting again"
             )
             running.cancel()
+        else:
+            running = None
         ready = self._scan.ready.bytes if self._scan is not None else 0
         self._deadline = (
             asyncio.get_running_loop().time() + FLUSH_BUDGET + ready / MIN_RATE
@@ -202,7 +206,7 @@ class InboxFlusher:
         # task may finish before create_task returns. Tied to the entry: an unload
         # cancels it, and what it had taken goes back into the inbox.
         self._running = task = self._entry.async_create_background_task(
-            self._hass, self._flush(), "balupi inbox flush"
+            self._hass, self._flush(running), "balupi inbox flush"
         )
         # A failed flush is logged and kept in the status; nobody must await it.
         task.add_done_callback(self._flushed)
@@ -214,7 +218,11 @@ class InboxFlusher:
             task.exception()
         self.on_change()
 
-    async def _flush(self) -> FlushResult:
+    async def _flush(self, stuck: asyncio.Task[FlushResult] | None) -> FlushResult:
+        if stuck is not None:
+            # The cancelled flush puts what it had taken back into the inbox; wait
+            # for that (bounded), so this flush sees those files and sends them.
+            await asyncio.wait({stuck}, timeout=STUCK_GRACE)
         before = self._scan.ready_files if self._scan is not None else ()
         try:
             await self._hass.async_add_executor_job(self._prepare_workdir)
