@@ -19,6 +19,8 @@ from .const import (
     CONF_WEBHOOK_GOING_OFFLINE,
     DOMAIN,
     LOGGER,
+    REAUTH_OF,
+    REAUTH_PIHOLE,
 )
 from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
 from .counter_store import CounterKeeper, counter_store
@@ -98,6 +100,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             connection.pihole,
             nas_ip=connection.nas_ip,
             pi_ip=connection.pi_ip,
+            on_rejected=partial(
+                entry.async_start_reauth, hass, data={REAUTH_OF: REAUTH_PIHOLE}
+            ),
         )
         entry.async_on_unload(dns.async_close)
     inbox = None

@@ -55,6 +55,7 @@ from .const import (
     CONF_NAS_URL,
     CONF_PI_IP,
     CONF_PIHOLE_PASSWORD,
+    CONF_PIHOLE_URL,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
     CONF_SPARE_SLEEPING_NAS,
@@ -71,6 +72,8 @@ from .const import (
     DEFAULT_OPTIONS,
     DOMAIN,
     HEALTH_TIMEOUT,
+    REAUTH_OF,
+    REAUTH_PIHOLE,
     SUBENTRY_PLUG,
 )
 from .handshake_flow import (
@@ -144,6 +147,7 @@ REAUTH_SCHEMA = vol.Schema(
         vol.Required(CONF_TAPO_PASSWORD): _SECRET,
     }
 )
+REAUTH_PIHOLE_SCHEMA = vol.Schema({vol.Required(CONF_PIHOLE_PASSWORD): _SECRET})
 
 
 def _number(low: float, high: float, step: float, unit: str) -> NumberSelector:
@@ -565,8 +569,42 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        """The plugs rejected the Tapo account: ask for it again."""
+        """The plugs rejected the Tapo account, or the Pi-hole its password: ask again.
+
+        The Pi-hole says so in the flow's data; without it, the Tapo account (the
+        plugs) failed, unless the entry has no account.
+        """
+        if entry_data.get(REAUTH_OF) == REAUTH_PIHOLE or not entry_data.get(
+            CONF_TAPO_USERNAME
+        ):
+            return await self.async_step_reauth_pihole()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_pihole(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Check the new Pi-hole password against the Pi-hole, then store it."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, found = await check_pihole(
+                async_get_clientsession(self.hass),
+                dict(entry.data),
+                user_input[CONF_PIHOLE_PASSWORD],
+            )
+            # Only the password is on this form: the other errors go above it.
+            errors = {
+                field if field == CONF_PIHOLE_PASSWORD else "base": key
+                for field, key in found.items()
+            }
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+        return self.async_show_form(
+            step_id="reauth_pihole",
+            data_schema=REAUTH_PIHOLE_SCHEMA,
+            errors=errors,
+            description_placeholders={"url": entry.data.get(CONF_PIHOLE_URL, "")},
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
