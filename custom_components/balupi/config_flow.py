@@ -86,6 +86,7 @@ from .handshake_flow import (
 )
 from .inbox import generate_key_pair
 from .nas_client import NasError, fetch_health
+from .net import async_mac_of
 from .plug_flow import (
     ACCOUNT_FIELDS,
     CONF_PLUG_HOST,
@@ -258,8 +259,12 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A BaluHost NAS announced itself (``_baluhost._tcp``): offer to set it up.
 
-        A NAS that is set up already is recognised by its announced host name (or its
-        address); when it moved to another address, its entry follows.
+        A NAS is known by its MAC (the entry's unique ID). BaluHost does not announce
+        it, so it is read from the Pi's neighbour table for the announced address.
+        The NAS of an entry is followed to a new address and host name; a NAS whose
+        MAC cannot be read leaves every entry alone, and is not offered again while
+        an entry has its host name or address; a NAS with another MAC is offered
+        (its MAC filled in), even at a set-up NAS's host name.
         """
         host = discovery_info.host
         hostname = str(discovery_info.properties.get("hostname") or "").strip()
@@ -268,17 +273,25 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             url = normalize_base_url(str(discovery_info.properties.get("api") or ""))
         except ValueError:
             url = f"http://{_url_host(host)}:{discovery_info.port}"
-        for entry in self._async_current_entries(include_ignore=False):
-            if hostname == entry.data.get(CONF_NAS_HOSTNAME) or host == entry.data.get(
-                CONF_NAS_IP
-            ):
-                return self._async_follow_nas(entry, url, host, hostname)
-        # Until the user gives the MAC (the entry's unique ID), the announced host
-        # name tells flows apart; it also lets the user ignore this NAS's offer.
-        await self.async_set_unique_id(f"mdns_{hostname}")
-        self._abort_if_unique_id_configured()
         self._discovered = {CONF_NAS_URL: url, CONF_NAS_IP: host}
         self._discovered[CONF_NAS_HOSTNAME] = hostname
+        mac = await async_mac_of(host, discovery_info.port or 80)
+        if mac is not None:
+            await self.async_set_unique_id(mac)
+            for entry in self._async_current_entries(include_ignore=False):
+                if entry.unique_id == mac:
+                    return self._async_follow_nas(entry, url, host, hostname)
+            self._abort_if_unique_id_configured()  # ignored by the user
+            self._discovered[CONF_NAS_MAC] = mac
+        else:
+            for entry in self._async_current_entries(include_ignore=False):
+                known = (entry.data.get(CONF_NAS_HOSTNAME), entry.data.get(CONF_NAS_IP))
+                if hostname in known or host in known:
+                    return self.async_abort(reason="already_configured")
+            # Until the user gives the MAC, the announced host name tells flows
+            # apart; it also lets the user ignore this NAS's offer.
+            await self.async_set_unique_id(f"mdns_{hostname}")
+            self._abort_if_unique_id_configured()
         self.context["title_placeholders"] = {"name": hostname}
         return await self.async_step_user()
 
