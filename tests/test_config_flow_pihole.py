@@ -300,3 +300,33 @@ async def test_pihole_reauth_names_a_pihole_that_does_not_answer(
     result = await configure(hass, result, {CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD})
     await hass.async_block_till_done()
     assert result["reason"] == "reauth_successful"
+
+
+async def test_with_a_tapo_account_too_the_pihole_password_is_asked(
+    hass: HomeAssistant,
+    plug_entry: MockConfigEntry,
+    pihole: PiholeSimulator,
+) -> None:
+    """An entry with plugs and a Pi-hole: the reauth asks for what was rejected."""
+    plug_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        plug_entry,
+        data={
+            **plug_entry.data,
+            CONF_PIHOLE_URL: pihole.url,
+            CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD,
+        },
+    )
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    pihole.password = "changed"
+    pihole.expire_sessions()
+    await plug_entry.runtime_data.nas.async_refresh()
+    await hass.async_block_till_done()
+    assert [flow["step_id"] for flow in reauth_flows(hass, plug_entry)] == [
+        "reauth_pihole"
+    ]
+    # Started without saying what (as a plug's poll does): the Tapo account.
+    hass.config_entries.flow.async_abort(reauth_flows(hass, plug_entry)[0]["flow_id"])
+    result = await plug_entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"

@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.balupi import settings
 from custom_components.balupi.const import (
     CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_INTERVAL,
@@ -359,3 +360,27 @@ async def test_setup_creates_a_missing_inbox_folder(
     assert await hass.config_entries.async_setup(entry.entry_id)
     assert folder.is_dir()
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_inbox_folder_home_assistant_may_not_use_fails_setup(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not readable and writable for Home Assistant's user (the suite runs as root,
+    which may do anything, so the kernel's answer is played here)."""
+    monkeypatch.setattr(settings.os, "access", lambda *_: False)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=NAS_MAC,
+        data={**entry_data(nas), **_inbox_data(tmp_path)},
+        options=dict(DEFAULT_OPTIONS),
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason == (
+        f"The stored setting {CONF_INBOX_FOLDER} cannot work: "
+        f"{tmp_path} cannot be read and written. Reconfigure BaluPi to correct it"
+    )
