@@ -296,7 +296,7 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self.async_step_user()
 
     def _async_follow_nas(
-        self, entry: ConfigEntry, url: str, host: str, hostname: str
+        self, entry: BaluPiConfigEntry, url: str, host: str, hostname: str
     ) -> ConfigFlowResult:
         """Keep a set-up NAS's address and host name as it announces them."""
         updates = {CONF_NAS_HOSTNAME: hostname}
@@ -723,7 +723,7 @@ class BaluPiOptionsFlow(OptionsFlow):
 
 
 async def _check_account(
-    hass: HomeAssistant, entry: ConfigEntry, credentials: Credentials
+    hass: HomeAssistant, entry: BaluPiConfigEntry, credentials: Credentials
 ) -> dict[str, str]:
     """Read the entry's plugs with ``credentials`` until one answers; return errors."""
     sessions = PlugSessions(hass)
