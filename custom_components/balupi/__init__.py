@@ -8,6 +8,7 @@ import shutil
 from homeassistant.components import webhook
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
@@ -19,6 +20,8 @@ from .const import (
     CONF_WEBHOOK_GOING_OFFLINE,
     DOMAIN,
     LOGGER,
+    REAUTH_OF,
+    REAUTH_PIHOLE,
 )
 from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
 from .counter_store import CounterKeeper, counter_store
@@ -32,7 +35,7 @@ from .plug_flow import plug_subentries
 from .plugs import PlugClient
 from .replay import DATA_REPLAY, ReplayKeeper, accepted_pushes_store, replay_store
 from .services import async_register_services
-from .settings import ConnectionSettings, Options
+from .settings import ConnectionSettings, Options, StoredSettingError
 from .snapshot import SnapshotKeeper, snapshot_store
 from .views import async_register_views, async_register_webhooks
 from .websession import PlugSessions
@@ -70,9 +73,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
 
     Neither a NAS that does not answer nor an offline plug is a reason to fail: the
     NAS may be asleep, and plugs drop off Wi-Fi. Both are polled from the start and
-    their entities show what is known.
+    their entities show what is known. What can be checked is: stored settings that
+    cannot work (ConfigEntryError, named) and a Pi-hole that rejects the password
+    (ConfigEntryAuthFailed from the first heartbeat: reauthentication).
     """
-    connection = ConnectionSettings.from_data(entry.data)
+    try:
+        connection = ConnectionSettings.from_data(entry.data)
+        connection.check()
+        if connection.inbox is not None:
+            await hass.async_add_executor_job(connection.inbox.check_folder)
+    except StoredSettingError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="stored_setting_invalid",
+            translation_placeholders={"setting": err.setting, "error": err.reason},
+        ) from err
     options = Options.from_options(entry.options)
     devices = dr.async_get(hass)
     # The NAS device exists before the first heartbeat so that its software
@@ -98,6 +113,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             connection.pihole,
             nas_ip=connection.nas_ip,
             pi_ip=connection.pi_ip,
+            on_rejected=partial(
+                entry.async_start_reauth, hass, data={REAUTH_OF: REAUTH_PIHOLE}
+            ),
         )
         entry.async_on_unload(dns.async_close)
     inbox = None

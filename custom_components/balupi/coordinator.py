@@ -48,7 +48,7 @@ class BaluPiData:
         return None
 
 
-def tapo_auth_issue_id(entry: ConfigEntry) -> str:
+def tapo_auth_issue_id(entry: BaluPiConfigEntry) -> str:
     """ID of the repair issue raised when plugs reject the Tapo account."""
     return f"tapo_auth_{entry.entry_id}"
 
