@@ -559,6 +559,16 @@ async def check(
         if arrived.read_text() != CHECK_FILE_TEXT:
             raise BootstrapError(f"{arrived} is not what was dropped")
         arrived.unlink()  # checked; keep the demo NAS inbox tidy
+        # The file can be seen at the NAS a moment before its flush has finished; the
+        # action joins a running flush and returns once it has, so the push below
+        # starts a flush of its own, with nothing left to send.
+        await _post(
+            session,
+            f"{base}/api/services/balupi/flush_inbox?return_response",
+            token,
+            {},
+            "balupi.flush_inbox after the move",
+        )
         done.append(
             f"{check_file.name} settled and moved by itself from {check_file.parent} "
             f"to {arrived}"
