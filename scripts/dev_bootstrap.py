@@ -40,6 +40,9 @@ TAPO_PASSWORD = "tapo-secret"  # noqa: S105
 # Entered as the handshake secret, so the checks can sign pushes like the NAS does.
 DEV_SECRET = "balupi-development-handshake-secret-0123456789"  # noqa: S105
 CHECK_FILE_TEXT = "Dropped into the Pi's inbox by scripts/develop --check.\n"
+BRAND = (
+    Path(__file__).resolve().parent.parent / "custom_components" / "balupi" / "brand"
+)
 DEV_SETTLE_TIME = 5
 """The inbox settle time in the demo (the default is 60 s): files dropped into the
 demo inbox reach the simulated NAS a few seconds after the next heartbeat."""
@@ -574,6 +577,8 @@ async def check(
             f"to {arrived}"
         )
 
+    done.append(await brand_images(session, base, token))
+
     push = await NasPushClient(session, base, settings.secret).coming_online()
     body = push.body or {}
     if not push.ok or body.get("acknowledged") is not True:
@@ -585,6 +590,30 @@ async def check(
     done.append(f"signed nas-coming-online push (as the NAS sends it): {body}")
 
     return done
+
+
+async def brand_images(session: aiohttp.ClientSession, base: str, token: str) -> str:
+    """BaluPi's own brand images, as Home Assistant 2026.3 and later serve them.
+
+    Earlier releases have no ``/api/brands`` (404): the check says so and passes. Only
+    the shipped names are asked for: any other would go to the brands CDN.
+    """
+    served: list[str] = []
+    for image in sorted(BRAND.iterdir()):
+        async with session.get(
+            f"{base}/api/brands/integration/balupi/{image.name}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            if response.status == 404 and not served:
+                return "brand images: this Home Assistant has no /api/brands (< 2026.3)"
+            body = await response.read()
+        if response.status != 200 or body != image.read_bytes():
+            raise BootstrapError(
+                f"/api/brands/integration/balupi/{image.name} is not BaluPi's "
+                f"brand/{image.name} (HTTP {response.status}, {len(body)} bytes)"
+            )
+        served.append(image.name)
+    return f"brand images served from custom_components/balupi/brand/: {served}"
 
 
 def read_sshd(ready: Path, timeout: float) -> dict[str, Any]:
