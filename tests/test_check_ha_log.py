@@ -8,6 +8,8 @@ import subprocess
 import sys
 from types import ModuleType
 
+from awesomeversion import AwesomeVersion
+from homeassistant.const import __version__ as ha_version
 import pytest
 
 ROOT = Path(__file__).parent.parent
@@ -129,3 +131,15 @@ def test_a_missing_log_is_an_error(tmp_path: Path) -> None:
     result = run(tmp_path / "absent.log")
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_the_release_ci_starts_is_no_older_than_the_harness() -> None:
+    """requirements_release.txt pins the newest release; once the test harness pins a
+    newer one (the suite under newest-ha runs it), the pin is stale and must be raised."""
+    pins = [
+        line.split("==", 1)[1].strip()
+        for line in (ROOT / "requirements_release.txt").read_text().splitlines()
+        if line.startswith("homeassistant==")
+    ]
+    assert len(pins) == 1
+    assert AwesomeVersion(pins[0]) >= AwesomeVersion(ha_version)
