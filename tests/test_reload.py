@@ -17,7 +17,6 @@ from homeassistant.config_entries import (
     SOURCE_ZEROCONF,
     ConfigEntries,
     ConfigEntryState,
-    ConfigFlow,
     ConfigSubentry,
 )
 from homeassistant.core import HomeAssistant
@@ -72,38 +71,12 @@ def setups(monkeypatch: pytest.MonkeyPatch) -> Setups:
     return counted
 
 
-@pytest.fixture
-def flows_must_not_reload_an_entry_with_a_listener(
-    monkeypatch: pytest.MonkeyPatch,
-) -> list[str]:
-    """Record every flow that calls ``async_update_reload_and_abort`` on an entry with
-    an update listener: Home Assistant 2026.11 logs it as deprecated, 2026.12 breaks it.
-    (On older Home Assistant releases nothing is logged, so the condition is checked.)"""
-    offenders: list[str] = []
-    update_reload_and_abort = ConfigFlow.async_update_reload_and_abort
+async def done(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
+    """Let the reloads run; Home Assistant logged no deprecation of them.
 
-    def checked(self: ConfigFlow, entry: Any, **kwargs: Any) -> Any:
-        if entry.update_listeners:
-            offenders.append(f"{type(self).__name__} ({self.source})")
-        return update_reload_and_abort(self, entry, **kwargs)
-
-    monkeypatch.setattr(ConfigFlow, "async_update_reload_and_abort", checked)
-    return offenders
-
-
-@pytest.fixture(autouse=True)
-def _watch(flows_must_not_reload_an_entry_with_a_listener: list[str]) -> None:
-    """Every test here records the offending flows (asserted in ``done``)."""
-
-
-async def done(
-    hass: HomeAssistant,
-    caplog: pytest.LogCaptureFixture,
-    offenders: list[str],
-) -> None:
-    """Let the reloads run; no flow reloaded an entry with a listener."""
+    (tests/conftest.py fails any flow that reloads an entry with a listener.)
+    """
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert offenders == []
     assert DEPRECATION not in caplog.text
 
 
@@ -113,7 +86,6 @@ async def test_reconfigure_reloads_once_through_the_listener(
     nas: BaluHostSimulator,
     config_entry: MockConfigEntry,
     setups: Setups,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
@@ -127,7 +99,7 @@ async def test_reconfigure_reloads_once_through_the_listener(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     result = await skip_dns_and_inbox(hass, result)
     assert result["reason"] == "reconfigure_successful"
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 2
     assert setups.reloads == 1
@@ -141,7 +113,6 @@ async def test_reconfigure_without_a_change_still_reloads_once(
     nas: BaluHostSimulator,
     config_entry: MockConfigEntry,
     setups: Setups,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     """Nothing changed, so the listener stays quiet; the flow reloads the entry."""
     config_entry.add_to_hass(hass)
@@ -156,7 +127,7 @@ async def test_reconfigure_without_a_change_still_reloads_once(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     result = await skip_dns_and_inbox(hass, result)
     assert result["reason"] == "reconfigure_successful"
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 2
     assert setups.reloads == 1
@@ -170,7 +141,6 @@ async def test_reconfigure_of_an_entry_that_failed_to_set_up_reloads_it(
     config_entry: MockConfigEntry,
     setups: Setups,
     monkeypatch: pytest.MonkeyPatch,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     """A failed setup registered no listener: the flow itself reloads the entry."""
     counting_setup = balupi.async_setup_entry
@@ -193,7 +163,7 @@ async def test_reconfigure_of_an_entry_that_failed_to_set_up_reloads_it(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     result = await skip_dns_and_inbox(hass, result)
     assert result["reason"] == "reconfigure_successful"
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 1
     assert setups.reloads == 1
@@ -211,7 +181,6 @@ async def test_reauth_reloads_once_with_the_account(
     plugs: list[TapoPlugSimulator],
     setups: Setups,
     password: str,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     """A new password reloads through the listener; the same one (it works again,
     the plugs wait for a reload to be polled) through the flow. Once, either way."""
@@ -227,7 +196,7 @@ async def test_reauth_reloads_once_with_the_account(
         {CONF_TAPO_USERNAME: TAPO_USERNAME, CONF_TAPO_PASSWORD: password},
     )
     assert result["reason"] == "reauth_successful"
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 2
     assert setups.reloads == 1
@@ -241,7 +210,6 @@ async def test_a_nas_that_moved_reloads_once(
     nas: BaluHostSimulator,
     config_entry: MockConfigEntry,
     setups: Setups,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(
@@ -269,7 +237,7 @@ async def test_a_nas_that_moved_reloads_once(
         ),
     )
     assert result["reason"] == "already_configured"
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 2
     assert setups.reloads == 1
@@ -281,7 +249,6 @@ async def test_options_reload_once(
     caplog: pytest.LogCaptureFixture,
     loaded_entry: MockConfigEntry,
     setups: Setups,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
@@ -291,7 +258,7 @@ async def test_options_reload_once(
             CONF_HEARTBEAT_INTERVAL: 45,
         },
     )
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 1
     assert loaded_entry.runtime_data.options.heartbeat_interval == 45
@@ -303,7 +270,6 @@ async def test_changes_stored_while_the_entry_reloads_are_applied_too(
     loaded_entry: MockConfigEntry,
     plugs: list[TapoPlugSimulator],
     setups: Setups,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
 ) -> None:
     """The account starts a reload at once; the plug and the option stored right after
     it reach the setup too late and are applied by one more reload, not lost."""
@@ -320,7 +286,7 @@ async def test_changes_stored_while_the_entry_reloads_are_applied_too(
     entries.async_update_entry(
         loaded_entry, options={**loaded_entry.options, CONF_HEARTBEAT_INTERVAL: 50}
     )
-    await done(hass, caplog, flows_must_not_reload_an_entry_with_a_listener)
+    await done(hass, caplog)
 
     assert setups.setups == 2
     assert loaded_entry.state is ConfigEntryState.LOADED
@@ -330,18 +296,16 @@ async def test_changes_stored_while_the_entry_reloads_are_applied_too(
     assert [plug.title for plug in running.plugs.values()] == ["Router"]
 
 
-async def test_the_watch_catches_a_flow_that_reloads_an_entry_with_a_listener(
-    hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    flows_must_not_reload_an_entry_with_a_listener: list[str],
+async def test_a_flow_that_reloads_an_entry_with_a_listener_fails_the_test(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    """The check above is live: the way BaluPi's flows reloaded before is caught."""
+    """The check in tests/conftest.py is live: the way BaluPi's flows reloaded the
+    entry before (Home Assistant 2026.11: "should use it for scheduling a reload")."""
     flow = balupi.config_flow.BaluPiConfigFlow()
     flow.hass = hass
     flow.handler = DOMAIN
     flow.context = {"source": "reconfigure", "entry_id": loaded_entry.entry_id}
-    flow.async_update_reload_and_abort(loaded_entry, data_updates={"pi_ip": "10.1.1.1"})
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert flows_must_not_reload_an_entry_with_a_listener == [
-        "BaluPiConfigFlow (reconfigure)"
-    ]
+    with pytest.raises(AssertionError, match="reloads an entry that has an update"):
+        flow.async_update_reload_and_abort(
+            loaded_entry, data_updates={"pi_ip": "10.1.1.1"}
+        )
