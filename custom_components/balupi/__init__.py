@@ -7,7 +7,7 @@ import shutil
 
 from homeassistant.components import webhook
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -23,7 +23,12 @@ from .const import (
     REAUTH_OF,
     REAUTH_PIHOLE,
 )
-from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator
+from .coordinator import (
+    BaluPiConfigEntry,
+    BaluPiData,
+    EntryConfiguration,
+    PlugCoordinator,
+)
 from .counter_store import CounterKeeper, counter_store
 from .dns import DnsSwitcher
 from .entity import hub_device_info, nas_device_info, plug_device_info
@@ -77,6 +82,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     cannot work (ConfigEntryError, named) and a Pi-hole that rejects the password
     (ConfigEntryAuthFailed from the first heartbeat: reauthentication).
     """
+    configuration = _configuration(entry)
     try:
         connection = ConnectionSettings.from_data(entry.data)
         connection.check()
@@ -88,7 +94,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             translation_key="stored_setting_invalid",
             translation_placeholders={"setting": err.setting, "error": err.reason},
         ) from err
-    options = Options.from_options(entry.options)
+    options = configuration.options
     devices = dr.async_get(hass)
     # The NAS device exists before the first heartbeat so that its software
     # version can be recorded from the very first answer.
@@ -140,7 +146,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     await nas.async_restore()
     replay = hass.data[DATA_REPLAY]
     verifier = PushVerifier(connection.handshake_secret, guard=replay.guard)
-    data = BaluPiData(connection, options, nas, verifier, replay)
+    data = BaluPiData(connection, options, nas, verifier, replay, configuration)
     if connection.tapo_username is not None:
         sessions = PlugSessions(hass)
         entry.async_on_unload(sessions.detach)
@@ -174,10 +180,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     async_register_webhooks(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
-    if _outdated(entry):
-        # Changed while this setup ran, before the listener was there to see it
-        # (options saved right after adding a plug, say).
-        hass.config_entries.async_schedule_reload(entry.entry_id)
+    # Changed while this setup ran, before the listener was there to see it
+    # (options saved right after adding a plug, say).
+    _async_reload_if_outdated(hass, entry)
     LOGGER.debug(
         "BaluPi set up for the NAS at %s with %d plugs, heartbeat every %s s",
         connection.nas_url,
@@ -231,19 +236,36 @@ async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> N
 async def _async_reload_on_update(
     hass: HomeAssistant, entry: BaluPiConfigEntry
 ) -> None:
-    """Apply changed options or added and removed plugs by reloading the entry.
+    """Apply a changed entry by reloading it: the one place a loaded entry reloads.
 
-    Reconfiguring changes only the data and reloads the entry itself, so only a
-    change of options or of the plug subentries needs a reload here.
+    Options (options flow), plugs added or removed (sub-entries) and data (the
+    reconfigure, reauth and discovery flows store their changes and leave the reload to
+    this listener, as Home Assistant asks of an entry that has one) all arrive here.
     """
-    if _outdated(entry):
-        await hass.config_entries.async_reload(entry.entry_id)
+    _async_reload_if_outdated(hass, entry)
 
 
-def _outdated(entry: BaluPiConfigEntry) -> bool:
-    """Whether the options or the plugs differ from what the entry runs with."""
+@callback
+def _async_reload_if_outdated(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
+    """Schedule one reload when the entry differs from what it was set up from.
+
+    Changes that arrive together (a plug's sub-entry and the account stored with it)
+    or before the scheduled reload starts are all applied by that one reload.
+    """
     running = entry.runtime_data
-    plugs = {subentry.subentry_id for subentry in plug_subentries(entry)}
-    return Options.from_options(entry.options) != running.options or plugs != set(
-        running.plugs
+    if running.reload_scheduled or _configuration(entry) == running.configuration:
+        return
+    running.reload_scheduled = True
+    hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+def _configuration(entry: BaluPiConfigEntry) -> EntryConfiguration:
+    """What ``entry`` holds now: its data, its options and its plugs' data."""
+    return EntryConfiguration(
+        data=dict(entry.data),
+        options=Options.from_options(entry.options),
+        plugs={
+            subentry.subentry_id: dict(subentry.data)
+            for subentry in plug_subentries(entry)
+        },
     )

@@ -15,6 +15,7 @@ from homeassistant.components import webhook
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -303,9 +304,7 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         if host != entry.data.get(CONF_NAS_IP):
             updates |= {CONF_NAS_IP: host, CONF_NAS_URL: url}
         if any(entry.data.get(key) != value for key, value in updates.items()):
-            return self.async_update_reload_and_abort(
-                entry, data_updates=updates, reason="already_configured"
-            )
+            return self._async_save_and_abort(entry, updates, "already_configured")
         return self.async_abort(reason="already_configured")
 
     async def async_step_user(
@@ -569,8 +568,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     def _done(self) -> ConfigFlowResult:
         """Save: update and reload the entry, or create it with its plugs."""
         if self.source == SOURCE_RECONFIGURE:
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=self._data
+            return self._async_save_and_abort(
+                self._get_reconfigure_entry(), self._data, "reconfigure_successful"
             )
         return self.async_create_entry(
             title=f"BaluHost {self._data[CONF_NAS_IP]}",
@@ -578,6 +577,28 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: self._nas_plug},
             subentries=[plug.subentry() for plug in self._chosen],
         )
+
+    @callback
+    def _async_save_and_abort(
+        self, entry: ConfigEntry, data_updates: Mapping[str, Any], reason: str
+    ) -> ConfigFlowResult:
+        """Store ``data_updates`` in ``entry`` and finish: the entry reloads once.
+
+        A loaded entry reloads through its update listener, which sees the change
+        (Home Assistant logs a flow that reloads an entry with a listener itself as
+        deprecated, and it would reload twice). The flow reloads the entry only where
+        no listener will: the entry is not loaded (a failed setup registered none), or
+        nothing changed (a reauth with the same account, which works again: the plugs
+        are not polled again until a reload).
+        """
+        # Before the update: the listener starts the reload at once.
+        listening = entry.state is ConfigEntryState.LOADED
+        changed = self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, **data_updates}
+        )
+        if not (changed and listening):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason=reason)
 
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
@@ -611,7 +632,7 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 for field, key in found.items()
             }
             if not errors:
-                return self.async_update_reload_and_abort(entry, data_updates=data)
+                return self._async_save_and_abort(entry, data, "reauth_successful")
         return self.async_show_form(
             step_id="reauth_pihole",
             data_schema=REAUTH_PIHOLE_SCHEMA,
@@ -632,12 +653,10 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 self.hass, entry, Credentials(username, password)
             )
             if not errors:
-                return self.async_update_reload_and_abort(
+                return self._async_save_and_abort(
                     entry,
-                    data_updates={
-                        CONF_TAPO_USERNAME: username,
-                        CONF_TAPO_PASSWORD: password,
-                    },
+                    {CONF_TAPO_USERNAME: username, CONF_TAPO_PASSWORD: password},
+                    "reauth_successful",
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
