@@ -596,3 +596,31 @@ async def test_a_reload_never_runs_two_flushes_on_one_folder(
     await asyncio.wait_for(after, 10)
     assert before.cancelled()
     assert (most, calls) == (1, 2)
+
+
+async def test_a_flush_waits_for_the_folder_only_so_long(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While another flush holds the folder past the bound, this one gives up with a
+    clear error (retried later) instead of waiting for ever; it touches nothing."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    files = fill(pi, 2)
+    monkeypatch.setattr(flush, "STUCK_GRACE", 0.3)
+    flusher = inbox_entry.runtime_data.nas.inbox
+    assert flusher is not None
+    lock = hass.data[flush.DATA_FOLDER_LOCKS][str(flusher.folder)]
+    await lock.acquire()  # a flush that never finishes putting its files back
+    try:
+        with pytest.raises(inbox.InboxError, match="has not put its files back"):
+            await asyncio.wait_for(flusher.start(), 10)
+    finally:
+        lock.release()
+    assert sorted(p.name for p in pi.iterdir()) == sorted(files)
+    assert not finals(nas_dir)
+    result = await asyncio.wait_for(flusher.start(), 60)  # the folder is free again
+    assert result.files_transferred == len(files)
