@@ -2,7 +2,10 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-REQUIREMENTS="$ROOT/requirements_test.txt"
+# What the environment is built from: requirements_test.txt (the test harness and the
+# Home Assistant it pins), or the file BALUPI_REQUIREMENTS names, e.g.
+# requirements_release.txt (the newest Home Assistant release, no harness) in .ci/run.
+REQUIREMENTS="$ROOT/${BALUPI_REQUIREMENTS:-requirements_test.txt}"
 
 # The environment: the active virtualenv (../shared/tools/newest-ha sets one), else .venv.
 if [ -n "${VIRTUAL_ENV:-}" ]; then

@@ -6,9 +6,11 @@ from outside. Every step is answered with the loopback simulators: the NAS, the 
 plugs, the Pi-hole (``pihole`` step) and, when the machine has ``sshd``, the NAS's SSH
 (``inbox`` step: BaluPi's public key from the form is authorized there first).
 
-Idempotent: a second run signs in with the development login and walks the existing
-entry's reconfigure flow with the same settings (NAS, secret, Pi-hole, inbox), so an
-entry made before these steps existed, or with another secret, is brought up to date.
+Every run then walks the entry's reconfigure flow with these settings (NAS, secret,
+Pi-hole, inbox) and its options flow (the demo's inbox settle time), so both are
+exercised against the running Home Assistant. Idempotent: a second run signs in with
+the development login and starts at the reconfigure flow, so an entry made before these
+steps existed, or with another secret, is brought up to date.
 
 ``--check`` then verifies, over REST only, what BaluPi did with the simulators: the
 DNS record in the Pi-hole, the inbox sensor, and a signed ``nas-coming-online`` push
@@ -38,6 +40,9 @@ TAPO_PASSWORD = "tapo-secret"  # noqa: S105
 # Entered as the handshake secret, so the checks can sign pushes like the NAS does.
 DEV_SECRET = "balupi-development-handshake-secret-0123456789"  # noqa: S105
 CHECK_FILE_TEXT = "Dropped into the Pi's inbox by scripts/develop --check.\n"
+BRAND = (
+    Path(__file__).resolve().parent.parent / "custom_components" / "balupi" / "brand"
+)
 DEV_SETTLE_TIME = 5
 """The inbox settle time in the demo (the default is 60 s): files dropped into the
 demo inbox reach the simulated NAS a few seconds after the next heartbeat."""
@@ -267,36 +272,34 @@ async def _pihole_and_inbox(
     )
 
 
-async def add_balupi(
-    session: aiohttp.ClientSession, base: str, token: str, settings: DevSettings
-) -> str:
-    """Walk BaluPi's config flow over REST; return what it did.
-
-    A new entry goes through every step. The first of ``settings.plugs``
-    (``host:port``) is added at setup as the NAS's plug, the others through the
-    "Add Tapo plug" flow, exactly as a user would. An existing entry goes through its
-    reconfigure flow (NAS, secret, Pi-hole, inbox; plugs stay) and is reloaded.
-    """
+async def _balupi_entry(
+    session: aiohttp.ClientSession, base: str, token: str
+) -> dict[str, Any] | None:
+    """BaluPi's config entry as the REST API lists it, or None."""
     headers = {"Authorization": f"Bearer {token}"}
     async with session.get(
         f"{base}/api/config/config_entries/entry", headers=headers
     ) as response:
         entries = await _json(response, "config entries")
-    existing = next((e for e in entries if e["domain"] == "balupi"), None)
+    return next((e for e in entries if e["domain"] == "balupi"), None)
 
-    flow_url = f"{base}/api/config/config_entries/flow"
+
+async def _connection(
+    session: aiohttp.ClientSession,
+    step_url: str,
+    token: str,
+    settings: DevSettings,
+    *,
+    with_mac: bool,
+) -> dict[str, Any]:
+    """Answer the connection step and the NAS's confirmation; return the next step."""
     connection = {
         "nas_url": settings.nas_url,
         "pi_ip": settings.pi_ip,
         "handshake_secret": settings.secret,
     }
-    if existing is None:
-        start = {"handler": "balupi"}
+    if with_mac:
         connection["nas_mac"] = settings.nas_mac
-    else:
-        start = {"handler": "balupi", "entry_id": existing["entry_id"]}
-    step = await _post(session, flow_url, token, start, "start BaluPi flow")
-    step_url = f"{flow_url}/{step['flow_id']}"
     step = await _answer(session, step_url, token, connection, "connection")
     # What the user is told to enter on the NAS; it must be the secret entered.
     shown = (step.get("description_placeholders") or {}).get("secret")
@@ -304,32 +307,27 @@ async def add_balupi(
         raise BootstrapError(f"BaluPi shows another secret than entered: {shown!r}")
     # The NAS answered (form) or not (menu: save anyway).
     answer = {"next_step_id": "finish"} if step["type"] == "menu" else {}
-    step = await _post(session, step_url, token, answer, "BaluPi NAS confirmation")
-    if existing is not None:
-        step = await _pihole_and_inbox(session, step_url, token, step, settings)
-        if step.get("type") != "abort" or step.get("reason") != (
-            "reconfigure_successful"
-        ):
-            raise BootstrapError(f"BaluPi's reconfigure flow ended with {step}")
-        # The flow schedules a reload; this one returns once the entry is set up
-        # again with the new data (the reloads take turns).
-        entry_id = existing["entry_id"]
-        await _post(
-            session,
-            f"{base}/api/config/config_entries/entry/{entry_id}/reload",
-            token,
-            {},
-            "reload BaluPi",
-        )
-        async with session.get(
-            f"{base}/api/config/config_entries/entry", headers=headers
-        ) as response:
-            entries = await _json(response, "config entries")
-        state = next(e["state"] for e in entries if e["entry_id"] == entry_id)
-        if state != "loaded":
-            raise BootstrapError(f"the BaluPi entry is {state} after reconfiguring")
-        return "existing entry reconfigured to these settings and reloaded"
+    confirmed: dict[str, Any] = await _post(
+        session, step_url, token, answer, "BaluPi NAS confirmation"
+    )
+    return confirmed
 
+
+async def add_balupi(
+    session: aiohttp.ClientSession, base: str, token: str, settings: DevSettings
+) -> str:
+    """Walk BaluPi's config flow over REST unless an entry exists; return what it did.
+
+    A new entry goes through every step. The first of ``settings.plugs``
+    (``host:port``) is added at setup as the NAS's plug, the others through the
+    "Add Tapo plug" flow, exactly as a user would.
+    """
+    if await _balupi_entry(session, base, token) is not None:
+        return "entry exists"
+    flow_url = f"{base}/api/config/config_entries/flow"
+    step = await _post(session, flow_url, token, {"handler": "balupi"}, "start BaluPi")
+    step_url = f"{flow_url}/{step['flow_id']}"
+    step = await _connection(session, step_url, token, settings, with_mac=True)
     plugs = settings.plugs
     account = {"tapo_username": TAPO_USERNAME, "tapo_password": TAPO_PASSWORD}
     if not plugs:
@@ -361,20 +359,65 @@ async def add_balupi(
     return f"added and loaded with {len(plugs)} plugs"
 
 
+async def reconfigure_balupi(
+    session: aiohttp.ClientSession, base: str, token: str, settings: DevSettings
+) -> str:
+    """Walk the entry's reconfigure flow with ``settings``; return once it is loaded.
+
+    NAS, secret, Pi-hole and inbox are entered again (plugs stay); the entry reloads
+    once, by itself, and this waits until it runs again.
+    """
+    entry = await _balupi_entry(session, base, token)
+    if entry is None:
+        raise BootstrapError("no BaluPi entry to reconfigure")
+    entry_id = entry["entry_id"]
+    flow_url = f"{base}/api/config/config_entries/flow"
+    start = {"handler": "balupi", "entry_id": entry_id}
+    step = await _post(session, flow_url, token, start, "start BaluPi reconfigure")
+    step_url = f"{flow_url}/{step['flow_id']}"
+    step = await _connection(session, step_url, token, settings, with_mac=False)
+    step = await _pihole_and_inbox(session, step_url, token, step, settings)
+    if step.get("type") != "abort" or step.get("reason") != "reconfigure_successful":
+        raise BootstrapError(f"BaluPi's reconfigure flow ended with {step}")
+    await _wait_until_loaded(session, base, token, entry_id, "after reconfiguring")
+    return "reconfigured with these settings and reloaded"
+
+
+async def _wait_until_loaded(
+    session: aiohttp.ClientSession, base: str, token: str, entry_id: str, when: str
+) -> None:
+    """Wait until the entry is loaded again after a flow changed it (60 s at most).
+
+    The reload starts before the flow answers (Home Assistant starts tasks eagerly), so
+    the entry is unloading or setting up until it runs with the change.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 60
+    while True:
+        async with session.get(
+            f"{base}/api/config/config_entries/entry", headers=headers
+        ) as response:
+            entries = await _json(response, "config entries")
+        state = next(e["state"] for e in entries if e["entry_id"] == entry_id)
+        if state == "loaded":
+            return
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"the BaluPi entry is {state} {when}")
+        await asyncio.sleep(0.5)
+
+
 async def set_options(
     session: aiohttp.ClientSession, base: str, token: str, changes: dict[str, Any]
 ) -> str:
     """Walk BaluPi's options flow over REST, changing ``changes``; return what it did.
 
-    Every other option keeps the value the form suggests (the current one). The
-    entry reloads with the new options; this returns once it is loaded again.
+    Every other option keeps the value the form suggests (the current one). An entry
+    whose options changed reloads; this returns once it is loaded again.
     """
-    headers = {"Authorization": f"Bearer {token}"}
-    async with session.get(
-        f"{base}/api/config/config_entries/entry", headers=headers
-    ) as response:
-        entries = await _json(response, "config entries")
-    entry_id = next(e["entry_id"] for e in entries if e["domain"] == "balupi")
+    entry = await _balupi_entry(session, base, token)
+    if entry is None:
+        raise BootstrapError("no BaluPi entry for the options")
+    entry_id = entry["entry_id"]
     flow_url = f"{base}/api/config/config_entries/options/flow"
     step = await _post(
         session, flow_url, token, {"handler": entry_id}, "start BaluPi options flow"
@@ -391,18 +434,8 @@ async def set_options(
     )
     if done.get("type") != "create_entry":
         raise BootstrapError(f"BaluPi's options flow ended with {done}")
-    deadline = time.monotonic() + 60
-    while True:
-        async with session.get(
-            f"{base}/api/config/config_entries/entry", headers=headers
-        ) as response:
-            entries = await _json(response, "config entries")
-        state = next(e["state"] for e in entries if e["entry_id"] == entry_id)
-        if state == "loaded":
-            return f"options changed ({changes}), entry reloaded"
-        if time.monotonic() > deadline:
-            raise BootstrapError(f"the BaluPi entry is {state} after its options")
-        await asyncio.sleep(0.5)
+    await _wait_until_loaded(session, base, token, entry_id, "after its options")
+    return f"options set ({changes}), entry loaded with them"
 
 
 async def summary(
@@ -529,10 +562,22 @@ async def check(
         if arrived.read_text() != CHECK_FILE_TEXT:
             raise BootstrapError(f"{arrived} is not what was dropped")
         arrived.unlink()  # checked; keep the demo NAS inbox tidy
+        # The file can be seen at the NAS a moment before its flush has finished; the
+        # action joins a running flush and returns once it has, so the push below
+        # starts a flush of its own, with nothing left to send.
+        await _post(
+            session,
+            f"{base}/api/services/balupi/flush_inbox?return_response",
+            token,
+            {},
+            "balupi.flush_inbox after the move",
+        )
         done.append(
             f"{check_file.name} settled and moved by itself from {check_file.parent} "
             f"to {arrived}"
         )
+
+    done.append(await brand_images(session, base, token))
 
     push = await NasPushClient(session, base, settings.secret).coming_online()
     body = push.body or {}
@@ -545,6 +590,30 @@ async def check(
     done.append(f"signed nas-coming-online push (as the NAS sends it): {body}")
 
     return done
+
+
+async def brand_images(session: aiohttp.ClientSession, base: str, token: str) -> str:
+    """BaluPi's own brand images, as Home Assistant 2026.3 and later serve them.
+
+    Earlier releases have no ``/api/brands`` (404): the check says so and passes. Only
+    the shipped names are asked for: any other would go to the brands CDN.
+    """
+    served: list[str] = []
+    for image in sorted(BRAND.iterdir()):
+        async with session.get(
+            f"{base}/api/brands/integration/balupi/{image.name}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            if response.status == 404 and not served:
+                return "brand images: this Home Assistant has no /api/brands (< 2026.3)"
+            body = await response.read()
+        if response.status != 200 or body != image.read_bytes():
+            raise BootstrapError(
+                f"/api/brands/integration/balupi/{image.name} is not BaluPi's "
+                f"brand/{image.name} (HTTP {response.status}, {len(body)} bytes)"
+            )
+        served.append(image.name)
+    return f"brand images served from custom_components/balupi/brand/: {served}"
 
 
 def read_sshd(ready: Path, timeout: float) -> dict[str, Any]:
@@ -663,6 +732,7 @@ async def run(
         else:
             token = await onboard(session, args.base, args.username, args.password)
         balupi = await add_balupi(session, args.base, token, settings)
+        balupi += "; " + await reconfigure_balupi(session, args.base, token, settings)
         options = await set_options(
             session, args.base, token, {"inbox_settle_time": DEV_SETTLE_TIME}
         )

@@ -12,7 +12,11 @@ from typing import Any
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import (
+    ConfigFlow,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from kasa.httpclient import HttpClient
@@ -430,3 +434,30 @@ async def read_nas_plug(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     assert nas_plug is not None
     await nas_plug.async_refresh()
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.fixture(autouse=True)
+def flows_leave_the_reload_to_the_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail every test whose flow reloads an entry that has an update listener.
+
+    BaluPi's loaded entry has one, which reloads it on every change; Home Assistant
+    2026.11 logs ``async_update_reload_and_abort`` on such an entry as deprecated (it
+    breaks in 2026.12, and the entry would reload twice), and its sub-entry variant
+    refuses it. Checked here on every Home Assistant release the suite runs on, also
+    those that do not log it yet.
+    """
+    for flow in (ConfigFlow, ConfigSubentryFlow):
+        original = getattr(flow, "async_update_reload_and_abort", None)
+        if original is None:  # sub-entries have it since Home Assistant 2025.7
+            continue
+
+        def checked(
+            self: Any, entry: Any, *args: Any, _original: Any = original, **kwargs: Any
+        ) -> Any:
+            assert not entry.update_listeners, (
+                f"{type(self).__name__} ({self.source}) reloads an entry that has an "
+                "update listener: store the change, the listener reloads it"
+            )
+            return _original(self, entry, *args, **kwargs)
+
+        monkeypatch.setattr(flow, "async_update_reload_and_abort", checked)

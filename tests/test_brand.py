@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib.util
 import io
 from pathlib import Path
+import subprocess
 from types import ModuleType
 
 from PIL import Image
 import pytest
+import yaml
 
 from custom_components.balupi.const import DOMAIN
 
@@ -177,3 +179,34 @@ def test_small_icon_still_shows_the_mark() -> None:
     assert (7, 7, 7) in colours  # white
     assert any(r >= 5 and g <= 2 for r, g, _ in colours)  # raspberry
     assert any(r == 0 and b >= 2 for r, _, b in colours)  # navy
+
+
+def test_hacs_runs_every_check_including_brands() -> None:
+    """HACS includes a repository only after a run of its action without ``ignore``;
+    its brands check (since HACS 2.0.3) accepts ``brand/icon.png`` in the integration's
+    folder of the repository's tree, which is what BaluPi ships."""
+    workflow_text = (ROOT / ".github" / "workflows" / "validate.yml").read_text()
+    workflow = yaml.safe_load(workflow_text)
+    steps = [
+        step
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("hacs/action")
+    ]
+    assert len(steps) == 1
+    assert steps[0]["with"] == {"category": "integration"}
+    assert "ignore" not in workflow_text
+
+    icon = f"custom_components/{DOMAIN}/brand/icon.png"
+    listed = subprocess.run(  # noqa: S603 (git, on this repository)
+        ["git", "ls-files", "--error-unmatch", icon],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "not a git repository" not in listed.stderr:  # a bare copy: the file is checked
+        assert listed.returncode == 0, (
+            f"{icon} is not in the repository: {listed.stderr}"
+        )
+    assert (ROOT / icon).is_file()

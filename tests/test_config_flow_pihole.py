@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -21,6 +22,9 @@ from simulators.baluhost import BaluHostSimulator
 from simulators.pihole import PiholeMode, PiholeSimulator
 
 from .conftest import NAS_MAC, PI_IP, PIHOLE_PASSWORD, Serve
+
+DNS_SENSOR = "sensor.balupi_dns_points_to"
+NAS_STATE = "sensor.baluhost_nas_state"
 
 
 async def to_pihole_step(hass: HomeAssistant, nas: BaluHostSimulator) -> FlowResult:
@@ -187,3 +191,142 @@ async def test_reconfigure_keeps_the_pihole_password_and_can_drop_the_pihole(
             assert loaded_dns_entry.data[CONF_PIHOLE_PASSWORD] == PIHOLE_PASSWORD
     assert loaded_dns_entry.runtime_data.nas.dns is None
     assert hass.states.get("sensor.balupi_dns_points_to") is None
+
+
+def reauth_flows(hass: HomeAssistant, entry: MockConfigEntry) -> list[Any]:
+    return [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["context"]["source"] == SOURCE_REAUTH
+        and flow["context"]["entry_id"] == entry.entry_id
+    ]
+
+
+async def test_setup_with_a_rejected_pihole_password_asks_for_a_new_one(
+    hass: HomeAssistant, dns_entry: MockConfigEntry, pihole: PiholeSimulator
+) -> None:
+    """test-before-setup: the stored password is refused, so setup fails with reauth.
+
+    The reauth form asks for the Pi-hole's password, checks it against the Pi-hole
+    (a wrong one is named on the field) and loads the entry with the right one.
+    """
+    pihole.password = "changed-in-pihole"
+    dns_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(dns_entry.entry_id)
+    await hass.async_block_till_done()
+    assert dns_entry.state is ConfigEntryState.SETUP_ERROR
+    assert dns_entry.reason == f"The Pi-hole at {pihole.url} rejected BaluPi's password"
+    flows = reauth_flows(hass, dns_entry)
+    assert len(flows) == 1
+    assert flows[0]["step_id"] == "reauth_pihole"
+
+    flow_id = flows[0]["flow_id"]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD}
+    )
+    assert result["errors"] == {CONF_PIHOLE_PASSWORD: "pihole_auth"}
+    assert result["description_placeholders"]["url"] == pihole.url
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PIHOLE_PASSWORD: "changed-in-pihole"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert dns_entry.data[CONF_PIHOLE_PASSWORD] == "changed-in-pihole"
+    assert dns_entry.data[CONF_PIHOLE_URL] == pihole.url
+    assert dns_entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(DNS_SENSOR).state == "nas"  # type: ignore[union-attr]
+
+
+async def test_a_pihole_password_that_stops_working_starts_reauth(
+    hass: HomeAssistant, loaded_dns_entry: MockConfigEntry, pihole: PiholeSimulator
+) -> None:
+    """At run time the NAS's side carries on; one reauth flow asks for the password."""
+    pihole.password = "changed"
+    pihole.expire_sessions()
+    nas = loaded_dns_entry.runtime_data.nas
+    for _ in range(2):
+        await nas.async_refresh()
+        await hass.async_block_till_done()
+    assert loaded_dns_entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(NAS_STATE).state == "online"  # type: ignore[union-attr]
+    flows = reauth_flows(hass, loaded_dns_entry)
+    assert [flow["step_id"] for flow in flows] == ["reauth_pihole"]
+    # No repair issue besides: the reauth is what the user acts on.
+    assert not [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN
+    ]
+
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_PIHOLE_PASSWORD: "changed"}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert loaded_dns_entry.data[CONF_PIHOLE_PASSWORD] == "changed"
+    assert loaded_dns_entry.state is ConfigEntryState.LOADED
+    assert not loaded_dns_entry.runtime_data.nas.dns.rejected  # type: ignore[union-attr]
+
+
+async def test_setup_goes_on_without_a_pihole_that_does_not_answer(
+    hass: HomeAssistant, dns_entry: MockConfigEntry, pihole: PiholeSimulator
+) -> None:
+    """An unreachable Pi-hole fails nothing: the NAS's features work without it."""
+    await pihole.set_mode(PiholeMode.REFUSED)
+    dns_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(dns_entry.entry_id)
+    await hass.async_block_till_done()
+    assert dns_entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(NAS_STATE).state == "online"  # type: ignore[union-attr]
+    assert not reauth_flows(hass, dns_entry)
+    # It comes back: the next heartbeat puts the record where the state wants it.
+    await pihole.set_mode(PiholeMode.UP)
+    await dns_entry.runtime_data.nas.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get(DNS_SENSOR).state == "nas"  # type: ignore[union-attr]
+
+
+async def test_pihole_reauth_names_a_pihole_that_does_not_answer(
+    hass: HomeAssistant, loaded_dns_entry: MockConfigEntry, pihole: PiholeSimulator
+) -> None:
+    """Started by hand (an entry without a Tapo account): the Pi-hole's password."""
+    result = await loaded_dns_entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_pihole"
+    await pihole.set_mode(PiholeMode.REFUSED)
+    result = await configure(hass, result, {CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD})
+    assert result["errors"] == {"base": "pihole_unreachable"}
+    await pihole.set_mode(PiholeMode.UP)
+    result = await configure(hass, result, {CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD})
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+
+
+async def test_with_a_tapo_account_too_the_pihole_password_is_asked(
+    hass: HomeAssistant,
+    plug_entry: MockConfigEntry,
+    pihole: PiholeSimulator,
+) -> None:
+    """An entry with plugs and a Pi-hole: the reauth asks for what was rejected."""
+    plug_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        plug_entry,
+        data={
+            **plug_entry.data,
+            CONF_PIHOLE_URL: pihole.url,
+            CONF_PIHOLE_PASSWORD: PIHOLE_PASSWORD,
+        },
+    )
+    assert await hass.config_entries.async_setup(plug_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    pihole.password = "changed"
+    pihole.expire_sessions()
+    await plug_entry.runtime_data.nas.async_refresh()
+    await hass.async_block_till_done()
+    assert [flow["step_id"] for flow in reauth_flows(hass, plug_entry)] == [
+        "reauth_pihole"
+    ]
+    # Started without saying what (as a plug's poll does): the Tapo account.
+    hass.config_entries.flow.async_abort(reauth_flows(hass, plug_entry)[0]["flow_id"])
+    result = await plug_entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"

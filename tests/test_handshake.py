@@ -6,6 +6,7 @@ from collections.abc import Callable
 import hashlib
 import hmac
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -314,10 +315,16 @@ def test_small_and_large_bodies_hash_alike() -> None:
 
 
 def test_a_body_too_deep_for_c_is_left_to_the_pure_python_path() -> None:
+    """Python 3.13's C parser gives up at this depth; 3.14's parses it: both agree."""
     depth = 50_000
     raw = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
-    assert digest_small_body(raw) is None
+    small = digest_small_body(raw)
     digest = hash_body(raw)
+    if sys.version_info < (3, 14):
+        assert small is None
+    else:
+        assert small is not None
+        assert small.hashes == digest.hashes
     assert digest.hashes[1] == hashlib.sha256(raw).hexdigest(), "already canonical"
     value, levels = parse_body(digest)["a"], 1
     while value:

@@ -386,17 +386,14 @@ async def test_a_flush_that_cannot_prepare_is_a_translated_error(
     inbox_entry: MockConfigEntry,
     folders: tuple[Path, Path],
 ) -> None:
-    """An inbox folder that cannot be created is named in the action's error."""
+    """An inbox folder that cannot be created is named in the action's error.
+
+    (Stored that way, it fails the setup: test_init's stored-settings test.)
+    """
     pi, _ = folders
     await set_up(hass, inbox_entry)
     pi.rmdir()
-    pi.parent.joinpath("blocker").write_text("a file")
-    hass.config_entries.async_update_entry(
-        inbox_entry,
-        data={**inbox_entry.data, CONF_INBOX_FOLDER: str(pi.parent / "blocker" / "x")},
-    )
-    await hass.config_entries.async_reload(inbox_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    pi.write_text("a file where the inbox folder was")
     with pytest.raises(HomeAssistantError) as raised:
         await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
     assert raised.value.translation_key == "flush_failed"
@@ -547,3 +544,83 @@ async def test_a_file_that_stays_is_logged_once(
     for _ in range(3):
         await hass.services.async_call(DOMAIN, "flush_inbox", {}, blocking=True)
     assert caplog.text.count("Inbox file scan 000.pdf stays on the Pi") == 1
+
+
+async def test_a_reload_never_runs_two_flushes_on_one_folder(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    folders: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flush of the entry before a reload still puts its files back after the
+    unload stopped waiting for it (Home Assistant waits 10 s): the reloaded entry's
+    flush waits for it instead of running beside it on the same folder.
+
+    The transfer is a stand-in whose clean-up after the cancel takes as long as the
+    test says; the flushers, the entry and the reload are real.
+    """
+    pi, _ = folders
+    await set_up(hass, inbox_entry)
+    fill(pi, 1)
+    running, most, calls = 0, 0, 0
+    cleaned_up = asyncio.Event()
+
+    async def transfer(folder: Path, *args: Any, **kwargs: Any) -> inbox.FlushResult:
+        nonlocal running, most, calls
+        running, calls = running + 1, calls + 1
+        most = max(most, running)
+        try:
+            if calls == 1:
+                await asyncio.Event().wait()  # until the unload cancels it
+            return inbox.FlushResult("sftp", 0, 0, (), inbox.InboxContent(0, 0))
+        finally:
+            if calls == 1:
+                await cleaned_up.wait()  # files going back, slowly
+            running -= 1
+
+    monkeypatch.setattr(flush, "flush_inbox", transfer)
+    old = inbox_entry.runtime_data.nas.inbox
+    assert old is not None
+    before = old.start()
+    await asyncio.sleep(0.1)
+    assert running == 1
+    assert await hass.config_entries.async_reload(inbox_entry.entry_id)
+    assert not before.done(), "still cleaning up after the unload stopped waiting"
+    new = inbox_entry.runtime_data.nas.inbox
+    assert new is not None
+    assert new is not old
+    after = new.start()
+    await asyncio.sleep(0.2)
+    assert (running, calls) == (1, 1), "the new flush waits for the old one"
+    cleaned_up.set()
+    await asyncio.wait_for(after, 10)
+    assert before.cancelled()
+    assert (most, calls) == (1, 2)
+
+
+async def test_a_flush_waits_for_the_folder_only_so_long(
+    hass: HomeAssistant,
+    inbox_entry: MockConfigEntry,
+    sshd: SshServer,
+    folders: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While another flush holds the folder past the bound, this one gives up with a
+    clear error (retried later) instead of waiting for ever; it touches nothing."""
+    pi, nas_dir = folders
+    await set_up(hass, inbox_entry)
+    files = fill(pi, 2)
+    monkeypatch.setattr(flush, "STUCK_GRACE", 0.3)
+    flusher = inbox_entry.runtime_data.nas.inbox
+    assert flusher is not None
+    lock = hass.data[flush.DATA_FOLDER_LOCKS][str(flusher.folder)]
+    await lock.acquire()  # a flush that never finishes putting its files back
+    try:
+        with pytest.raises(inbox.InboxError, match="has not put its files back"):
+            await asyncio.wait_for(flusher.start(), 10)
+    finally:
+        lock.release()
+    assert sorted(p.name for p in pi.iterdir()) == sorted(files)
+    assert not finals(nas_dir)
+    result = await asyncio.wait_for(flusher.start(), 60)  # the folder is free again
+    assert result.files_transferred == len(files)

@@ -59,6 +59,9 @@ pytestmark = pytest.mark.skipif(
 )
 EXAMPLES = int(os.environ.get("BALUPI_INBOX_FUZZ_EXAMPLES", "25"))
 SHARDS = int(os.environ.get("BALUPI_INBOX_FUZZ_SHARDS", "1"))
+PER_SHARD = -(-EXAMPLES // SHARDS)
+SHARD_TIMEOUT = 120 + 5 * PER_SHARD
+"""Seconds a shard may run: an example takes about a second here; five on a loaded machine."""
 FLUSH_BOUND = 60.0
 """Seconds a flush may take here before it counts as hanging."""
 MAGIC = b"BPRC"
@@ -469,6 +472,7 @@ def sshd_server(tmp_path: Path, socket_enabled: None) -> Iterator[SshServer]:
     server.stop()
 
 
+@pytest.mark.timeout(SHARD_TIMEOUT)
 @pytest.mark.parametrize("shard", range(SHARDS))
 @pytest.mark.parametrize("transport", ["rsync", "sftp"])
 def test_racing_writers_lose_nothing_and_reach_nothing_outside(
@@ -476,7 +480,7 @@ def test_racing_writers_lose_nothing_and_reach_nothing_outside(
 ) -> None:
     stats.clear()
     base = Path(tempfile.mkdtemp(prefix=f"balupi-fuzz-{transport}-"))
-    examples = -(-EXAMPLES // SHARDS)
+    examples = PER_SHARD
 
     @seed(1000 * shard + (transport == "sftp"))
     @settings(

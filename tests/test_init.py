@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 import logging
+from pathlib import Path
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -17,11 +19,26 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.balupi import settings
 from custom_components.balupi.const import (
+    CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_INBOX_FOLDER,
+    CONF_NAS_INBOX_PATH,
+    CONF_NAS_IP,
+    CONF_NAS_URL,
+    CONF_PI_IP,
+    CONF_PIHOLE_PASSWORD,
+    CONF_PIHOLE_URL,
+    CONF_SSH_HOST_KEY,
+    CONF_SSH_PORT,
+    CONF_SSH_PRIVATE_KEY,
+    CONF_SSH_PUBLIC_KEY,
+    CONF_SSH_USER,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
+from custom_components.balupi.inbox import generate_key_pair
 from simulators.baluhost import BaluHostSimulator, NasMode
 
 from .conftest import NAS_MAC, device_with_mac, entry_data, skip_dns_and_inbox, tick
@@ -258,3 +275,112 @@ async def test_an_entry_of_a_newer_version_is_left_alone(
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
     assert entry.data == entry_data(nas)
+
+
+_PRIVATE_KEY, _PUBLIC_KEY = generate_key_pair()
+
+
+def _inbox_data(folder: Path) -> dict[str, Any]:
+    return {
+        CONF_INBOX_FOLDER: str(folder),
+        CONF_NAS_INBOX_PATH: "/srv/inbox",
+        CONF_SSH_USER: "balupi",
+        CONF_SSH_PORT: 22,
+        CONF_SSH_PRIVATE_KEY: _PRIVATE_KEY,
+        CONF_SSH_PUBLIC_KEY: _PUBLIC_KEY,
+        CONF_SSH_HOST_KEY: " ".join(_PUBLIC_KEY.split()[:2]),
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        pytest.param({CONF_NAS_URL: "http://"}, CONF_NAS_URL, id="unparseable-url"),
+        pytest.param({CONF_NAS_IP: "nas.local"}, CONF_NAS_IP, id="ip-not-an-ip"),
+        pytest.param({CONF_HANDSHAKE_SECRET: "short"}, CONF_HANDSHAKE_SECRET, id="short-secret"),
+        pytest.param({CONF_PIHOLE_URL: "pi.hole"}, CONF_PIHOLE_URL, id="pihole-url"),
+        pytest.param({CONF_SSH_PRIVATE_KEY: "-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage"}, CONF_SSH_PRIVATE_KEY, id="invalid-key"),
+        pytest.param({CONF_SSH_HOST_KEY: "ssh-ed25519 AAAA"}, CONF_SSH_HOST_KEY, id="invalid-host-key"),
+        pytest.param({"inbox_is": "file"}, CONF_INBOX_FOLDER, id="inbox-is-a-file"),
+        pytest.param({"inbox_is": "under-a-file"}, CONF_INBOX_FOLDER, id="inbox-under-a-file"),
+        pytest.param({CONF_INBOX_FOLDER: "relative/inbox"}, CONF_INBOX_FOLDER, id="inbox-relative"),
+        pytest.param({"drop": CONF_PI_IP}, CONF_PI_IP, id="missing"),
+    ],
+)  # fmt: skip
+async def test_stored_settings_that_cannot_work_fail_setup_by_name(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    tmp_path: Path,
+    change: dict[str, str],
+    setting: str,
+) -> None:
+    """test-before-setup: a setting that cannot work is a ConfigEntryError naming it.
+
+    Nothing is polled and nothing is retried: only the user can correct it.
+    """
+    data = {
+        **entry_data(nas),
+        CONF_PIHOLE_URL: "http://127.0.0.1:9",
+        CONF_PIHOLE_PASSWORD: "x",
+        **_inbox_data(tmp_path / "inbox"),
+    }
+    if (inbox_is := change.pop("inbox_is", None)) is not None:
+        (tmp_path / "a-file").write_text("not a folder")
+        data[CONF_INBOX_FOLDER] = str(
+            tmp_path / "a-file" / ("inbox" if inbox_is == "under-a-file" else "")
+        ).rstrip("/")
+    if (dropped := change.pop("drop", None)) is not None:
+        del data[dropped]
+    data.update(change)
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=NAS_MAC, data=data, options=dict(DEFAULT_OPTIONS)
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
+    assert entry.reason.startswith(f"The stored setting {setting} cannot work: ")
+    assert "garbage" not in entry.reason  # a key is never shown
+    assert nas.health_requests == 0
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+async def test_setup_creates_a_missing_inbox_folder(
+    hass: HomeAssistant, nas: BaluHostSimulator, tmp_path: Path
+) -> None:
+    """As the flow does: a folder that is not there yet is made, not refused."""
+    folder = tmp_path / "new" / "inbox"
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=NAS_MAC,
+        data={**entry_data(nas), **_inbox_data(folder)},
+        options=dict(DEFAULT_OPTIONS),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert folder.is_dir()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_inbox_folder_home_assistant_may_not_use_fails_setup(
+    hass: HomeAssistant,
+    nas: BaluHostSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not readable and writable for Home Assistant's user (the suite runs as root,
+    which may do anything, so the kernel's answer is played here)."""
+    monkeypatch.setattr(settings.os, "access", lambda *_: False)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=NAS_MAC,
+        data={**entry_data(nas), **_inbox_data(tmp_path)},
+        options=dict(DEFAULT_OPTIONS),
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason == (
+        f"The stored setting {CONF_INBOX_FOLDER} cannot work: "
+        f"{tmp_path} cannot be read and written. Reconfigure BaluPi to correct it"
+    )

@@ -377,3 +377,31 @@ async def test_a_new_poll_interval_applies_to_every_plug(
     await hass.async_block_till_done()
     plugs = loaded_plug_entry.runtime_data.plugs.values()
     assert [plug.update_interval for plug in plugs] == [timedelta(seconds=10)] * 3
+
+
+async def test_a_removed_whole_home_sensor_stops_following_the_plugs(
+    hass: HomeAssistant,
+    loaded_plug_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The hub sensors subscribe to every plug when added and let go when removed.
+
+    (entity-event-setup: subscribed in async_added_to_hass, undone on removal.)
+    """
+    plugs = list(loaded_plug_entry.runtime_data.plugs.values())
+    before = [len(plug._listeners) for plug in plugs]
+    assert value(hass, "sensor.balupi_total_power") != STATE_UNAVAILABLE
+    entity_registry.async_remove("sensor.balupi_total_power")
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.balupi_total_power") is None
+    # One listener fewer on every plug: the removed sensor's.
+    assert [len(plug._listeners) for plug in plugs] == [n - 1 for n in before]
+    for plug in plugs:
+        assert plug.data is not None
+        plug.async_set_updated_data(plug.data)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.balupi_total_power") is None
+
+    # Unloaded: no entity of the entry listens to a plug any more.
+    assert await hass.config_entries.async_unload(loaded_plug_entry.entry_id)
+    assert [len(plug._listeners) for plug in plugs] == [0] * len(plugs)

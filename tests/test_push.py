@@ -540,24 +540,6 @@ async def test_each_nas_is_told_apart_by_its_secret(
     assert got.status == 400
 
 
-async def test_a_wrong_pihole_password_raises_a_repair_issue(
-    hass: HomeAssistant,
-    loaded_dns_entry: MockConfigEntry,
-    pihole: PiholeSimulator,
-    issue_registry: ir.IssueRegistry,
-) -> None:
-    """The Pi-hole's password changed: a repair issue, gone once it matches again."""
-    issue_id = f"pihole_auth_{loaded_dns_entry.entry_id}"
-    password = pihole.password
-    pihole.password = "changed"
-    pihole.expire_sessions()
-    await loaded_dns_entry.runtime_data.nas.async_refresh()
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    pihole.password = password
-    await loaded_dns_entry.runtime_data.nas.async_refresh()
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-
-
 async def test_a_shutdown_push_while_the_state_is_unknown(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,

@@ -173,7 +173,7 @@ def test_every_raised_message_and_issue_is_translated() -> None:
     assert len(calls) == 3, "the pattern still finds every repair issue"
     issues |= set(dns.ISSUES.values())
     assert {"plug_unreachable", "wake_no_power"} <= raised, "the patterns still match"
-    assert issues == {"tapo_auth", "boot_timeout", "pihole_auth", "pihole_read_only"}
+    assert issues == {"tapo_auth", "boot_timeout", "pihole_read_only"}
     assert raised <= set(strings["exceptions"]), raised - set(strings["exceptions"])
     assert issues <= set(strings["issues"])
 

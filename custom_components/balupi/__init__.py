@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 import shutil
+from typing import Any
 
 from homeassistant.components import webhook
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
@@ -15,12 +18,23 @@ from homeassistant.loader import async_get_integration
 from kasa import Credentials
 
 from .const import (
+    CONF_CONNECTION,
+    CONF_HOST,
+    CONF_PORT,
     CONF_WEBHOOK_COMING_ONLINE,
     CONF_WEBHOOK_GOING_OFFLINE,
     DOMAIN,
     LOGGER,
+    REAUTH_OF,
+    REAUTH_PIHOLE,
 )
-from .coordinator import BaluPiConfigEntry, BaluPiData, PlugCoordinator, PlugSearch
+from .coordinator import (
+    BaluPiConfigEntry,
+    BaluPiData,
+    EntryConfiguration,
+    PlugCoordinator,
+    PlugSearch,
+)
 from .counter_store import CounterKeeper, counter_store
 from .dns import DnsSwitcher
 from .entity import hub_device_info, nas_device_info, plug_device_info
@@ -28,11 +42,11 @@ from .flush import InboxFlusher, flush_workdir
 from .handshake import PushVerifier
 from .lifecycle import NasLifecycleCoordinator, state_store
 from .pihole import PiholeClient
-from .plug_flow import plug_subentries, stored_measures
+from .plug_flow import plug_subentries
 from .plugs import PlugClient
 from .replay import DATA_REPLAY, ReplayKeeper, accepted_pushes_store, replay_store
 from .services import async_register_services
-from .settings import ConnectionSettings, Options
+from .settings import ConnectionSettings, Options, StoredSettingError
 from .snapshot import SnapshotKeeper, snapshot_store
 from .views import async_register_views, async_register_webhooks
 from .websession import PlugSessions
@@ -70,10 +84,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
 
     Neither a NAS that does not answer nor an offline plug is a reason to fail: the
     NAS may be asleep, and plugs drop off Wi-Fi. Both are polled from the start and
-    their entities show what is known.
+    their entities show what is known. What can be checked is: stored settings that
+    cannot work (ConfigEntryError, named) and a Pi-hole that rejects the password
+    (ConfigEntryAuthFailed from the first heartbeat: reauthentication).
     """
-    connection = ConnectionSettings.from_data(entry.data)
-    options = Options.from_options(entry.options)
+    configuration = _configuration(entry)
+    try:
+        connection = ConnectionSettings.from_data(entry.data)
+        connection.check()
+        if connection.inbox is not None:
+            await hass.async_add_executor_job(connection.inbox.check_folder)
+    except StoredSettingError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="stored_setting_invalid",
+            translation_placeholders={"setting": err.setting, "error": err.reason},
+        ) from err
+    options = configuration.options
     devices = dr.async_get(hass)
     # The NAS device exists before the first heartbeat so that its software
     # version can be recorded from the very first answer.
@@ -98,6 +125,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
             connection.pihole,
             nas_ip=connection.nas_ip,
             pi_ip=connection.pi_ip,
+            on_rejected=partial(
+                entry.async_start_reauth, hass, data={REAUTH_OF: REAUTH_PIHOLE}
+            ),
         )
         entry.async_on_unload(dns.async_close)
     inbox = None
@@ -122,7 +152,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     await nas.async_restore()
     replay = hass.data[DATA_REPLAY]
     verifier = PushVerifier(connection.handshake_secret, guard=replay.guard)
-    data = BaluPiData(connection, options, nas, verifier, replay)
+    data = BaluPiData(connection, options, nas, verifier, replay, configuration)
     if connection.tapo_username is not None:
         sessions = PlugSessions(hass)
         entry.async_on_unload(sessions.detach)
@@ -157,10 +187,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     async_register_webhooks(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
-    if _outdated(entry):
-        # Changed while this setup ran, before the listener was there to see it
-        # (options saved right after adding a plug, say).
-        hass.config_entries.async_schedule_reload(entry.entry_id)
+    # Changed while this setup ran, before the listener was there to see it
+    # (options saved right after adding a plug, say).
+    _async_reload_if_outdated(hass, entry)
     LOGGER.debug(
         "BaluPi set up for the NAS at %s with %d plugs, heartbeat every %s s",
         connection.nas_url,
@@ -214,29 +243,70 @@ async def async_remove_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> N
 async def _async_reload_on_update(
     hass: HomeAssistant, entry: BaluPiConfigEntry
 ) -> None:
-    """Apply changed options, plugs added or removed, or plugs that moved.
+    """Apply a changed entry by reloading it: the one place a loaded entry reloads.
 
-    Reconfiguring changes only the data and reloads the entry itself, so only a
-    change of options, of the plug subentries or of what a plug measures (its
-    entities) needs a reload here. A plug found at another address is followed
-    without one: its coordinator reads it there, its entities stay as they are.
+    Options (options flow), plugs added or removed (sub-entries) and data (the
+    reconfigure, reauth and discovery flows store their changes and leave the reload to
+    this listener, as Home Assistant asks of an entry that has one) all arrive here.
+    A plug found at another address (or given one by hand) is followed without a
+    reload: its coordinator reads it there, its entities stay as they are.
     """
-    if _outdated(entry):
-        await hass.config_entries.async_reload(entry.entry_id)
-        return
-    for subentry in plug_subentries(entry):
-        entry.runtime_data.plugs[subentry.subentry_id].async_follow(subentry)
+    _async_follow_moved_plugs(entry)
+    _async_reload_if_outdated(hass, entry)
 
 
-def _outdated(entry: BaluPiConfigEntry) -> bool:
-    """Whether the options, the plugs or their entities differ from what runs."""
+@callback
+def _async_follow_moved_plugs(entry: BaluPiConfigEntry) -> None:
+    """Let each plug whose sub-entry changed only in where it is read it there."""
     running = entry.runtime_data
-    plugs = {subentry.subentry_id: subentry for subentry in plug_subentries(entry)}
-    if Options.from_options(entry.options) != running.options or set(plugs) != set(
-        running.plugs
-    ):
-        return True
-    return any(
-        running.plugs[subentry_id].measures != stored_measures(subentry.data)
-        for subentry_id, subentry in plugs.items()
+    if running.reload_scheduled:
+        return
+    before = running.configuration.plugs
+    moved = {}
+    for subentry in plug_subentries(entry):
+        plug = running.plugs.get(subentry.subentry_id)
+        was = before.get(subentry.subentry_id)
+        now = dict(subentry.data)
+        if plug is None or was is None or now == was:
+            continue
+        if _without_address(now) == _without_address(was):
+            plug.async_follow(subentry)
+            moved[subentry.subentry_id] = now
+    if moved:
+        running.configuration = replace(
+            running.configuration, plugs={**before, **moved}
+        )
+
+
+def _without_address(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in data.items()
+        if key not in (CONF_HOST, CONF_CONNECTION, CONF_PORT)
+    }
+
+
+@callback
+def _async_reload_if_outdated(hass: HomeAssistant, entry: BaluPiConfigEntry) -> None:
+    """Schedule one reload when the entry differs from what it was set up from.
+
+    Changes that arrive together (a plug's sub-entry and the account stored with it)
+    or before the scheduled reload starts are all applied by that one reload.
+    """
+    running = entry.runtime_data
+    if running.reload_scheduled or _configuration(entry) == running.configuration:
+        return
+    running.reload_scheduled = True
+    hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+def _configuration(entry: BaluPiConfigEntry) -> EntryConfiguration:
+    """What ``entry`` holds now: its data, its options and its plugs' data."""
+    return EntryConfiguration(
+        data=dict(entry.data),
+        options=Options.from_options(entry.options),
+        plugs={
+            subentry.subentry_id: dict(subentry.data)
+            for subentry in plug_subentries(entry)
+        },
     )

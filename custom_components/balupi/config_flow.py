@@ -15,6 +15,7 @@ from homeassistant.components import webhook
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -58,6 +59,7 @@ from .const import (
     CONF_NAS_URL,
     CONF_PI_IP,
     CONF_PIHOLE_PASSWORD,
+    CONF_PIHOLE_URL,
     CONF_PLUG_POLL_INTERVAL,
     CONF_POWER_OFF_BELOW,
     CONF_SPARE_SLEEPING_NAS,
@@ -74,6 +76,8 @@ from .const import (
     DEFAULT_OPTIONS,
     DOMAIN,
     HEALTH_TIMEOUT,
+    REAUTH_OF,
+    REAUTH_PIHOLE,
     SUBENTRY_PLUG,
 )
 from .handshake_flow import (
@@ -86,6 +90,7 @@ from .handshake_flow import (
 )
 from .inbox import generate_key_pair
 from .nas_client import NasError, fetch_health
+from .net import async_mac_of
 from .plug_flow import (
     ACCOUNT_FIELDS,
     CONF_PLUG_HOST,
@@ -147,6 +152,7 @@ REAUTH_SCHEMA = vol.Schema(
         vol.Required(CONF_TAPO_PASSWORD): _SECRET,
     }
 )
+REAUTH_PIHOLE_SCHEMA = vol.Schema({vol.Required(CONF_PIHOLE_PASSWORD): _SECRET})
 
 
 def _number(low: float, high: float, step: float, unit: str) -> NumberSelector:
@@ -257,8 +263,12 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A BaluHost NAS announced itself (``_baluhost._tcp``): offer to set it up.
 
-        A NAS that is set up already is recognised by its announced host name (or its
-        address); when it moved to another address, its entry follows.
+        A NAS is known by its MAC (the entry's unique ID). BaluHost does not announce
+        it, so it is read from the Pi's neighbour table for the announced address.
+        The NAS of an entry is followed to a new address and host name; a NAS whose
+        MAC cannot be read leaves every entry alone, and is not offered again while
+        an entry has its host name or address; a NAS with another MAC is offered
+        (its MAC filled in), even at a set-up NAS's host name.
         """
         host = discovery_info.host
         hostname = str(discovery_info.properties.get("hostname") or "").strip()
@@ -267,17 +277,25 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             url = normalize_base_url(str(discovery_info.properties.get("api") or ""))
         except ValueError:
             url = f"http://{_url_host(host)}:{discovery_info.port}"
-        for entry in self._async_current_entries(include_ignore=False):
-            if hostname == entry.data.get(CONF_NAS_HOSTNAME) or host == entry.data.get(
-                CONF_NAS_IP
-            ):
-                return self._async_follow_nas(entry, url, host, hostname)
-        # Until the user gives the MAC (the entry's unique ID), the announced host
-        # name tells flows apart; it also lets the user ignore this NAS's offer.
-        await self.async_set_unique_id(f"mdns_{hostname}")
-        self._abort_if_unique_id_configured()
         self._discovered = {CONF_NAS_URL: url, CONF_NAS_IP: host}
         self._discovered[CONF_NAS_HOSTNAME] = hostname
+        mac = await async_mac_of(host, discovery_info.port or 80)
+        if mac is not None:
+            await self.async_set_unique_id(mac)
+            for entry in self._async_current_entries(include_ignore=False):
+                if entry.unique_id == mac:
+                    return self._async_follow_nas(entry, url, host, hostname)
+            self._abort_if_unique_id_configured()  # ignored by the user
+            self._discovered[CONF_NAS_MAC] = mac
+        else:
+            for entry in self._async_current_entries(include_ignore=False):
+                known = (entry.data.get(CONF_NAS_HOSTNAME), entry.data.get(CONF_NAS_IP))
+                if hostname in known or host in known:
+                    return self.async_abort(reason="already_configured")
+            # Until the user gives the MAC, the announced host name tells flows
+            # apart; it also lets the user ignore this NAS's offer.
+            await self.async_set_unique_id(f"mdns_{hostname}")
+            self._abort_if_unique_id_configured()
         self.context["title_placeholders"] = {"name": hostname}
         return await self.async_step_user()
 
@@ -307,16 +325,14 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason="not_balupi_plug")
 
     def _async_follow_nas(
-        self, entry: ConfigEntry, url: str, host: str, hostname: str
+        self, entry: BaluPiConfigEntry, url: str, host: str, hostname: str
     ) -> ConfigFlowResult:
         """Keep a set-up NAS's address and host name as it announces them."""
         updates = {CONF_NAS_HOSTNAME: hostname}
         if host != entry.data.get(CONF_NAS_IP):
             updates |= {CONF_NAS_IP: host, CONF_NAS_URL: url}
         if any(entry.data.get(key) != value for key, value in updates.items()):
-            return self.async_update_reload_and_abort(
-                entry, data_updates=updates, reason="already_configured"
-            )
+            return self._async_save_and_abort(entry, updates, "already_configured")
         return self.async_abort(reason="already_configured")
 
     async def async_step_user(
@@ -580,8 +596,8 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
     def _done(self) -> ConfigFlowResult:
         """Save: update and reload the entry, or create it with its plugs."""
         if self.source == SOURCE_RECONFIGURE:
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=self._data
+            return self._async_save_and_abort(
+                self._get_reconfigure_entry(), self._data, "reconfigure_successful"
             )
         return self.async_create_entry(
             title=f"BaluHost {self._data[CONF_NAS_IP]}",
@@ -590,11 +606,67 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             subentries=[plug.subentry() for plug in self._chosen],
         )
 
+    @callback
+    def _async_save_and_abort(
+        self, entry: ConfigEntry, data_updates: Mapping[str, Any], reason: str
+    ) -> ConfigFlowResult:
+        """Store ``data_updates`` in ``entry`` and finish: the entry reloads once.
+
+        A loaded entry reloads through its update listener, which sees the change
+        (Home Assistant logs a flow that reloads an entry with a listener itself as
+        deprecated, and it would reload twice). The flow reloads the entry only where
+        no listener will: the entry is not loaded (a failed setup registered none), or
+        nothing changed (a reauth with the same account, which works again: the plugs
+        are not polled again until a reload).
+        """
+        # Before the update: the listener starts the reload at once.
+        listening = entry.state is ConfigEntryState.LOADED
+        changed = self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, **data_updates}
+        )
+        if not (changed and listening):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason=reason)
+
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        """The plugs rejected the Tapo account: ask for it again."""
+        """The plugs rejected the Tapo account, or the Pi-hole its password: ask again.
+
+        The Pi-hole says so in the flow's data; without it, the Tapo account (the
+        plugs) failed, unless the entry has no account.
+        """
+        if entry_data.get(REAUTH_OF) == REAUTH_PIHOLE or not entry_data.get(
+            CONF_TAPO_USERNAME
+        ):
+            return await self.async_step_reauth_pihole()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_pihole(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Check the new Pi-hole password against the Pi-hole, then store it."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, found = await check_pihole(
+                async_get_clientsession(self.hass),
+                dict(entry.data),
+                user_input[CONF_PIHOLE_PASSWORD],
+            )
+            # Only the password is on this form: the other errors go above it.
+            errors = {
+                field if field == CONF_PIHOLE_PASSWORD else "base": key
+                for field, key in found.items()
+            }
+            if not errors:
+                return self._async_save_and_abort(entry, data, "reauth_successful")
+        return self.async_show_form(
+            step_id="reauth_pihole",
+            data_schema=REAUTH_PIHOLE_SCHEMA,
+            errors=errors,
+            description_placeholders={"url": entry.data.get(CONF_PIHOLE_URL, "")},
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -609,12 +681,10 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
                 self.hass, entry, Credentials(username, password)
             )
             if not errors:
-                return self.async_update_reload_and_abort(
+                return self._async_save_and_abort(
                     entry,
-                    data_updates={
-                        CONF_TAPO_USERNAME: username,
-                        CONF_TAPO_PASSWORD: password,
-                    },
+                    {CONF_TAPO_USERNAME: username, CONF_TAPO_PASSWORD: password},
+                    "reauth_successful",
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -700,7 +770,7 @@ class BaluPiOptionsFlow(OptionsFlow):
 
 
 async def _check_account(
-    hass: HomeAssistant, entry: ConfigEntry, credentials: Credentials
+    hass: HomeAssistant, entry: BaluPiConfigEntry, credentials: Credentials
 ) -> dict[str, str]:
     """Read the entry's plugs with ``credentials`` until one answers; return errors."""
     sessions = PlugSessions(hass)

@@ -39,6 +39,9 @@ CONF_SSH_HOST_KEY: Final = "ssh_host_key"
 
 # One config subentry per Tapo plug; its data says where the plug is.
 SUBENTRY_PLUG: Final = "plug"
+REAUTH_OF: Final = "reauth_of"
+"""Key in a reauth flow's data naming what was rejected (the Tapo account if absent)."""
+REAUTH_PIHOLE: Final = "pihole"
 CONF_HOST: Final = "host"
 CONF_CONNECTION: Final = "connection"
 CONF_MAC: Final = "mac"

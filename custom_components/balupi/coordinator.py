@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 import time
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
@@ -45,6 +46,16 @@ from .settings import ConnectionSettings, Options
 type BaluPiConfigEntry = ConfigEntry[BaluPiData]
 
 
+@dataclass(frozen=True, slots=True)
+class EntryConfiguration:
+    """What a BaluPi entry is set up from; applying a change to any of it takes a reload."""
+
+    data: dict[str, Any]
+    options: Options
+    plugs: dict[str, dict[str, Any]]
+    """Each plug sub-entry's data, by sub-entry ID."""
+
+
 @dataclass(slots=True)
 class BaluPiData:
     """What a loaded BaluPi entry holds at run time."""
@@ -56,10 +67,14 @@ class BaluPiData:
     """Checks the NAS's signed pushes against this entry's secret."""
     replay: ReplayKeeper
     """Keeps what the verifiers of all entries accepted, across restarts."""
+    configuration: EntryConfiguration
+    """What the entry was set up from: a change to it reloads the entry."""
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     """One coordinator per plug, by the plug's config subentry ID."""
     rejected_by: set[str] = field(default_factory=set)
     """MACs of the plugs that rejected the Tapo account at their last read."""
+    reload_scheduled: bool = False
+    """A reload is on its way: further changes before it are applied by that one."""
     search: PlugSearch | None = None
     """Finds the entry's plugs again when they stop answering (with plugs only)."""
 
@@ -72,7 +87,7 @@ class BaluPiData:
         return None
 
 
-def tapo_auth_issue_id(entry: ConfigEntry) -> str:
+def tapo_auth_issue_id(entry: BaluPiConfigEntry) -> str:
     """ID of the repair issue raised when plugs reject the Tapo account."""
     return f"tapo_auth_{entry.entry_id}"
 

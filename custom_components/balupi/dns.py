@@ -3,11 +3,14 @@
 The lifecycle decides the target at each NAS state change; this keeps the Pi-hole's
 local DNS record on it. A switch that fails (Pi-hole restarting, unreachable) is
 tried again at every heartbeat until it succeeds. A switch asked for through the
-``balupi.switch_dns`` action holds until the NAS's next state change.
+``balupi.switch_dns`` action holds until the NAS's next state change. A Pi-hole that
+stops accepting the stored password asks its owner for a new one (re-authentication)
+once, when it starts refusing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -59,13 +62,14 @@ class DnsStatus:
     error: str | None = None
 
 
-# Pi-hole errors the user has to fix, as repair issues; the others pass by themselves.
+# Pi-hole errors the user has to fix in Pi-hole, as repair issues; a rejected password
+# starts a re-authentication instead; the others pass by themselves.
 ISSUES: dict[type[PiholeError], str] = {
-    PiholeAuthError: "pihole_auth",
     PiholeReadOnlyError: "pihole_read_only",
 }
 EXCEPTIONS: dict[type[PiholeError], str] = {
     **ISSUES,
+    PiholeAuthError: "pihole_auth",
     PiholeSeatsError: "pihole_seats",
     PiholeRateLimitError: "pihole_rate_limit",
     PiholeUnreachableError: "pihole_unreachable",
@@ -84,8 +88,12 @@ class DnsSwitcher:
         *,
         nas_ip: str,
         pi_ip: str,
+        on_rejected: Callable[[], None] = lambda: None,
     ) -> None:
-        """Switch ``settings.hostname`` between ``nas_ip`` and ``pi_ip``."""
+        """Switch ``settings.hostname`` between ``nas_ip`` and ``pi_ip``.
+
+        ``on_rejected`` is called when the Pi-hole starts rejecting the password.
+        """
         self._hass = hass
         self._entry_id = entry_id
         self._client = client
@@ -97,6 +105,9 @@ class DnsSwitcher:
         self._switched = False
         """Whether the record is known to be on ``wanted``."""
         self._reachable = True
+        self._on_rejected = on_rejected
+        self.rejected = False
+        """Whether the Pi-hole rejected the password at the last request."""
 
     async def async_switch(self, target: DnsTarget) -> bool:
         """Point the hostname at ``target`` from now on; whether it is done already.
@@ -175,8 +186,8 @@ class DnsSwitcher:
         if not self._reachable:
             LOGGER.info("Pi-hole at %s answers again", self.settings.url)
         self._reachable = True
-        # Reading proves the password; only a write proves the right to change.
-        ir.async_delete_issue(self._hass, DOMAIN, self._issue_id("pihole_auth"))
+        self.rejected = False
+        # Only a write proves the right to change.
         if wrote:
             ir.async_delete_issue(
                 self._hass, DOMAIN, self._issue_id("pihole_read_only")
@@ -193,6 +204,9 @@ class DnsSwitcher:
                 err,
             )
         self._reachable = False
+        if isinstance(err, PiholeAuthError) and not self.rejected:
+            self.rejected = True
+            self._on_rejected()
         if (issue := ISSUES.get(type(err))) is not None:
             ir.async_create_issue(
                 self._hass,

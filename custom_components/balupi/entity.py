@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import PlugCoordinator
+from .coordinator import BaluPiConfigEntry, PlugCoordinator
 from .lifecycle import NasLifecycleCoordinator
 from .settings import ConnectionSettings
 
@@ -25,7 +24,7 @@ def nas_device_info(connection: ConnectionSettings) -> DeviceInfo:
     )
 
 
-def hub_device_info(entry: ConfigEntry) -> DeviceInfo:
+def hub_device_info(entry: BaluPiConfigEntry) -> DeviceInfo:
     """Describe BaluPi itself (the Pi) as the device of the whole-home figures."""
     return DeviceInfo(
         identifiers={(DOMAIN, entry.entry_id)},

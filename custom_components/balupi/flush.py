@@ -4,8 +4,10 @@ Files dropped into the inbox go to the NAS while it is online: once they settled
 (unchanged for the settle time and closed), at the latest one heartbeat after, and
 at once when the NAS comes online. One flush runs at a time, tied to the entry (an
 unload cancels it; what it had taken goes back); a flush asked for while one runs
-joins it, unless that one overran its deadline, which a new one then replaces. The
-transfer itself (rsync or SFTP over SSH, with the pinned host key) is
+joins it, unless that one overran its deadline, which a new one then replaces. Never
+two on one folder: a flush waits until the one before it ended, even the one of the
+entry before a reload that took longer to put its files back than the unload waited
+(Home Assistant waits 10 s for an entry's tasks). The transfer itself (rsync or SFTP over SSH, with the pinned host key) is
 ``inbox.flush_inbox``.
 """
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER
 from .inbox import (
@@ -44,6 +47,12 @@ MIN_RATE = 100 * 1024
 RETRY_AFTER = 10 * 60
 """Seconds before files that failed (or a flush that failed) are tried again by
 themselves; new files go at once, and so does everything when the NAS comes online."""
+STUCK_GRACE = 30
+"""Seconds a new flush waits for the stuck one it replaces to put its files back."""
+
+
+DATA_FOLDER_LOCKS: HassKey[dict[str, asyncio.Lock]] = HassKey(f"{DOMAIN}_inbox_locks")
+"""One lock per inbox folder, held by the flush that runs; outlives a reload."""
 
 
 def flush_workdir(hass: HomeAssistant, entry_id: str) -> Path:
@@ -94,6 +103,9 @@ class InboxFlusher:
             remote_path=settings.nas_path,
         )
         self._workdir = flush_workdir(hass, entry.entry_id)
+        self._lock = hass.data.setdefault(DATA_FOLDER_LOCKS, {}).setdefault(
+            str(self.folder), asyncio.Lock()
+        )
         self.watch = SettleWatch(settle_time)
         self.may_flush: Callable[[], bool] = lambda: False
         """Whether the NAS may be sent to now (it is online); set by its owner."""
@@ -215,6 +227,23 @@ class InboxFlusher:
         self.on_change()
 
     async def _flush(self) -> FlushResult:
+        # One flush per folder, across reloads: a flush that replaces a stuck (now
+        # cancelled) one, or starts right after a reload, waits here while the other
+        # puts what it had taken back into the inbox, so it sees those files and sends
+        # them. Bounded: the other's clean-up steps have bounds of their own.
+        try:
+            async with asyncio.timeout(STUCK_GRACE):
+                await self._lock.acquire()
+        except TimeoutError as err:
+            raise InboxError(
+                "the previous flush has not put its files back yet; trying again later"
+            ) from err
+        try:
+            return await self._flush_alone()
+        finally:
+            self._lock.release()
+
+    async def _flush_alone(self) -> FlushResult:
         before = self._scan.ready_files if self._scan is not None else ()
         try:
             await self._hass.async_add_executor_job(self._prepare_workdir)

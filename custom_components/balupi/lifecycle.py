@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import ConfigEntryAuthFailed, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
@@ -205,6 +206,23 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         )
 
     async def _async_update_data(self) -> NasStatus:
+        dns_checked = False
+        if (
+            self.dns is not None
+            and self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
+        ):
+            # Setting up: a Pi-hole that rejects the stored password fails the setup
+            # and asks for it (reauth). One that does not answer does not: the DNS
+            # switch is tried again at every heartbeat, and the rest of BaluPi (the
+            # NAS's state, its pushes, Wake-on-LAN, the plugs) needs no Pi-hole.
+            await self.dns.async_check()
+            if self.dns.rejected:
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="pihole_auth",
+                    translation_placeholders={"url": self.dns.settings.url},
+                )
+            dns_checked = True
         http_ok: bool | None = None
         if ask_health_endpoint(
             self.machine.state,
@@ -231,7 +249,7 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             )
             self._raise_boot_timeout_issue()
         await self._apply(verdict)
-        if self.dns is not None:
+        if self.dns is not None and not dns_checked:
             await self.dns.async_check()
         if self.inbox is not None:
             await self.inbox.async_scan()

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from homeassistant.config_entries import (
-    ConfigEntry,
     ConfigSubentry,
     ConfigSubentryData,
     ConfigSubentryFlow,
@@ -56,6 +55,9 @@ from .plugs import (
 from .schema import vol
 from .validation import parse_plug_host
 from .websession import PlugSessions
+
+if TYPE_CHECKING:
+    from .coordinator import BaluPiConfigEntry
 
 CONF_PLUG_HOST = "plug_host"
 CONF_PLUGS = "plugs"
@@ -104,7 +106,7 @@ class FoundPlug:
         )
 
 
-def plug_subentries(entry: ConfigEntry) -> list[ConfigSubentry]:
+def plug_subentries(entry: BaluPiConfigEntry) -> list[ConfigSubentry]:
     """The entry's plugs (its only kind of subentry so far)."""
     return [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_PLUG]
 

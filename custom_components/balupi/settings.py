@@ -1,13 +1,19 @@
 """Typed views of a BaluPi config entry's data and options.
 
-Plain Python: the config entry stores mappings, everything else reads these.
+Plain Python: the config entry stores mappings, everything else reads these. What
+was stored is checked when an entry is set up (``check``): a setting that cannot
+work is named then, not found out at the first heartbeat, push or flush.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+import os
+from pathlib import Path
 from typing import Any
+
+import asyncssh
 
 from .const import (
     CONF_ACTIVE_ABOVE,
@@ -46,7 +52,32 @@ from .const import (
     DEFAULT_OPTIONS,
     DEFAULT_SSH_PORT,
 )
-from .validation import normalize_ip
+from .inbox_base import (
+    validate_folder,
+    validate_host_key,
+    validate_port,
+    validate_remote_path,
+    validate_username,
+)
+from .pihole import validate_hostname
+from .validation import check_secret, normalize_base_url, normalize_ip, normalize_mac
+
+
+class StoredSettingError(ValueError):
+    """A stored setting that cannot work: which one, and why."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        """Name the ``setting`` (its key in the entry) and the ``reason``."""
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+def _check[T](setting: str, check: Callable[[T], object], value: T) -> None:
+    try:
+        check(value)
+    except ValueError as err:
+        raise StoredSettingError(setting, str(err)) from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +99,11 @@ class PiholeSettings:
             password=data.get(CONF_PIHOLE_PASSWORD, ""),
             hostname=data.get(CONF_DNS_HOSTNAME) or DEFAULT_DNS_HOSTNAME,
         )
+
+    def check(self) -> None:
+        """Raise StoredSettingError unless the URL and the host name can work."""
+        _check(CONF_PIHOLE_URL, normalize_base_url, self.url)
+        _check(CONF_DNS_HOSTNAME, validate_hostname, self.hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +132,41 @@ class InboxSettings:
             host_key=data[CONF_SSH_HOST_KEY],
         )
 
+    def check(self) -> None:
+        """Raise StoredSettingError unless the SSH settings and keys can work."""
+        _check(CONF_INBOX_FOLDER, validate_folder, Path(self.folder))
+        _check(CONF_NAS_INBOX_PATH, validate_remote_path, self.nas_path)
+        _check(CONF_SSH_USER, validate_username, self.ssh_user)
+        _check(CONF_SSH_PORT, validate_port, self.ssh_port)
+        _check(CONF_SSH_HOST_KEY, validate_host_key, self.host_key)
+        try:
+            asyncssh.import_private_key(self.private_key)
+        except (asyncssh.KeyImportError, ValueError) as err:
+            # The reason, never the key.
+            raise StoredSettingError(
+                CONF_SSH_PRIVATE_KEY, "not an SSH private key"
+            ) from err
+
+    def check_folder(self) -> None:
+        """Raise StoredSettingError unless the folder is one BaluPi may use (blocking).
+
+        A missing folder is created, as the flow does; a file, or a folder Home
+        Assistant may not read, write and enter, cannot work.
+        """
+        path = Path(self.folder)
+        if path.exists() and not path.is_dir():
+            raise StoredSettingError(CONF_INBOX_FOLDER, f"{path} is not a folder")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoredSettingError(
+                CONF_INBOX_FOLDER, f"cannot create {path}: {err.strerror}"
+            ) from err
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+            raise StoredSettingError(
+                CONF_INBOX_FOLDER, f"{path} cannot be read and written"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionSettings:
@@ -117,7 +188,14 @@ class ConnectionSettings:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ConnectionSettings:
-        """Read the entry's data."""
+        """Read the entry's data; StoredSettingError when a setting is missing."""
+        try:
+            return cls._from_data(data)
+        except KeyError as err:
+            raise StoredSettingError(str(err.args[0]), "missing") from err
+
+    @classmethod
+    def _from_data(cls, data: Mapping[str, Any]) -> ConnectionSettings:
         return cls(
             nas_url=data[CONF_NAS_URL],
             nas_ip=data[CONF_NAS_IP],
@@ -131,6 +209,21 @@ class ConnectionSettings:
             pihole=PiholeSettings.from_data(data),
             inbox=InboxSettings.from_data(data),
         )
+
+    def check(self) -> None:
+        """Raise StoredSettingError for the first stored setting that cannot work.
+
+        Not blocking; the inbox folder is ``InboxSettings.check_folder``.
+        """
+        _check(CONF_NAS_URL, normalize_base_url, self.nas_url)
+        _check(CONF_NAS_IP, normalize_ip, self.nas_ip)
+        _check(CONF_NAS_MAC, normalize_mac, self.nas_mac)
+        _check(CONF_PI_IP, normalize_ip, self.pi_ip)
+        _check(CONF_HANDSHAKE_SECRET, check_secret, self.handshake_secret)
+        if self.pihole is not None:
+            self.pihole.check()
+        if self.inbox is not None:
+            self.inbox.check()
 
 
 @dataclass(frozen=True, slots=True)
