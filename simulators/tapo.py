@@ -19,7 +19,15 @@ Inside is the SMART JSON API (``get_device_info``, ``get_energy_usage``,
 ``multipleRequest``...), answering every method python-kasa 0.10 to 0.12 sends to a
 P110/P115 with the components announced in ``component_nego``.
 
-A plug can also answer python-kasa's UDP discovery probe on port 20002, and it can be
+A plug can play the first P110 firmware (``energy_monitoring=1``: energy monitoring
+component version 1, as on P110 1.0.x from 2021): ``get_energy_usage`` then carries the
+plug's history arrays, and ``get_current_power``, ``get_emeter_data`` and
+``get_emeter_vgain_igain`` are unknown methods, so no voltage or current is ever
+reported (python-kasa's fixture ``P110(EU)_1.0_1.0.7``). Real 1.0.x firmware also speaks
+the older AES transport; the simulator speaks KLAP v2 whatever it plays.
+
+A plug can also move to another address (:meth:`move_to`, DHCP gave it a new one) and
+answer python-kasa's UDP discovery probe on port 20002, and it can be
 switched between the behaviours a real plug shows: online, port closed (refused),
 silent (a plug that dropped off Wi-Fi: nothing comes back), slow, with its sessions
 expired, or bound to another account. It can also answer like no plug should
@@ -99,6 +107,15 @@ COMPONENTS: tuple[tuple[str, int], ...] = (
     ("energy_monitoring", 2),  # version 2: also get_emeter_data, voltage and current
     ("power_protection", 1),  # get_protection_power, get_max_power
 )
+
+ENERGY_V2_METHODS = frozenset(
+    {"get_current_power", "get_emeter_data", "get_emeter_vgain_igain"}
+)
+"""What energy monitoring version 1 firmware does not know (python-kasa asks them
+only from version 2 on)."""
+
+FIRST_FIRMWARE = "1.0.7 Build 210629 Rel.174901"
+"""P110 firmware of 2021, energy monitoring version 1 (python-kasa's fixture)."""
 
 TIME_REGION = "Europe/Berlin"
 TIME_DIFF_MINUTES = 60
@@ -221,6 +238,7 @@ class TapoPlugSimulator(LoopbackHttpServer):
         energy_month_wh: float = 0.0,
         is_on: bool = True,
         rssi: int = -50,
+        energy_monitoring: int = 2,
     ) -> None:
         """Prepare a plug; nothing listens until :meth:`start`.
 
@@ -242,14 +260,23 @@ class TapoPlugSimulator(LoopbackHttpServer):
             energy_month_wh: Energy used this month, in Wh.
             is_on: Whether the relay is closed.
             rssi: Wi-Fi signal strength, in dBm.
+            energy_monitoring: Version of the energy monitoring component: 2 as on
+                current firmware, 1 as on the first (no voltage, no current; the
+                firmware then defaults to ``FIRST_FIRMWARE``).
         """
         if model not in DEFAULT_FIRMWARE:
             raise ValueError(f"unsupported model {model!r}, use P110 or P115")
+        if energy_monitoring not in (1, 2):
+            raise ValueError("energy_monitoring is 1 or 2")
         super().__init__(host, port)
         self.model = model
         self.alias = alias
         self.mac = mac.replace("-", ":").upper()
-        self.firmware = firmware or DEFAULT_FIRMWARE[model]
+        self.energy_monitoring = energy_monitoring
+        """Version of the energy monitoring component (1: no voltage or current)."""
+        self.firmware = firmware or (
+            FIRST_FIRMWARE if energy_monitoring == 1 else DEFAULT_FIRMWARE[model]
+        )
         self.hardware = hardware
         self.region = region
         self.power_w = power_w
@@ -393,6 +420,24 @@ class TapoPlugSimulator(LoopbackHttpServer):
             self._discovery.close()
             self._discovery = None
         await self._stop_app()
+
+    async def move_to(self, host: str, port: int | None = None) -> None:
+        """Move to another address, as a plug DHCP gives a new one.
+
+        Nothing answers at the old address afterwards (connections are refused);
+        discovery, if it was answered, is answered from the new address.
+        """
+        discovery = self._discovery is not None
+        await self.stop()
+        self.host = host
+        if port is not None:
+            self.port = port
+        self._sessions.clear()
+        await self.start()
+        if self._mode is not PlugMode.ONLINE:
+            await self.set_offline(self._mode)
+        if discovery:
+            await self.start_discovery()
 
     async def set_offline(self, mode: PlugMode) -> None:
         """Change behaviour: ``REFUSED`` closes the port, ``ONLINE`` reopens it.
@@ -629,9 +674,10 @@ class TapoPlugSimulator(LoopbackHttpServer):
             _LOGGER.debug("Tapo simulator %s: unknown method %r", self.url, method)
             return {"error_code": UNKNOWN_METHOD_ERROR}
         self.method_calls[method] += 1
-        if method in self.failing_methods:
-            return {"error_code": PARAMS_ERROR}
-        if not isinstance(params, dict):
+        if self.energy_monitoring < 2 and method in ENERGY_V2_METHODS:
+            # Known to current firmware only (method_calls shows it was asked).
+            return {"error_code": UNKNOWN_METHOD_ERROR}
+        if method in self.failing_methods or not isinstance(params, dict):
             return {"error_code": PARAMS_ERROR}
         try:
             result = handler(params)
@@ -644,7 +690,14 @@ class TapoPlugSimulator(LoopbackHttpServer):
     def _component_nego(self, _params: dict[str, Any]) -> dict[str, Any]:
         return {
             "component_list": [
-                {"id": component, "ver_code": version}
+                {
+                    "id": component,
+                    "ver_code": (
+                        self.energy_monitoring
+                        if component == "energy_monitoring"
+                        else version
+                    ),
+                }
                 for component, version in self.components
             ]
         }
@@ -713,15 +766,25 @@ class TapoPlugSimulator(LoopbackHttpServer):
 
     def _get_energy_usage(self, _params: dict[str, Any]) -> dict[str, Any]:
         local = datetime.now(UTC) + timedelta(minutes=TIME_DIFF_MINUTES)
-        return {
+        usage: dict[str, Any] = {
             "current_power": round(self.reported_power_w * 1000),  # mW
-            "electricity_charge": [0, 0, 0],
             "local_time": local.strftime("%Y-%m-%d %H:%M:%S"),
             "month_energy": round(self.energy_month_wh),  # Wh
             "month_runtime": round(self._runtime_month_min),  # minutes
             "today_energy": round(self.energy_today_wh),  # Wh
             "today_runtime": round(self._runtime_today_min),
         }
+        if self.energy_monitoring < 2:
+            # The first firmware sends its history along, and no charges. Which end of
+            # each array is the newest is not documented; BaluPi does not read them,
+            # so they are zeros here (as in python-kasa's fixture of an idle plug).
+            return usage | {
+                "past1y": [0] * 12,
+                "past24h": [0] * 24,
+                "past30d": [0] * 30,
+                "past7d": [[0] * 24 for _ in range(7)],
+            }
+        return usage | {"electricity_charge": [0, 0, 0]}
 
     def _get_current_power(self, _params: dict[str, Any]) -> dict[str, Any]:
         # Whole watts: the low-resolution reading python-kasa uses only as a fallback.
@@ -884,9 +947,9 @@ def _signal_level(rssi: int) -> int:
 # -- command line ---------------------------------------------------------------------
 
 
-def _parse_plug(spec: str) -> tuple[str, str, float]:
-    """Parse ``"NAME,MODEL,WATTS"`` (model and watts optional)."""
-    name, model, watts = ([*spec.split(","), "", ""])[:3]
+def _parse_plug(spec: str) -> tuple[str, str, float, int]:
+    """Parse ``"NAME,MODEL,WATTS,v1"`` (all but the name optional; v1: first firmware)."""
+    name, model, watts, version = ([*spec.split(","), "", "", ""])[:4]
     try:
         power = float(watts) if watts.strip() else 35.0
     except ValueError as err:
@@ -894,12 +957,15 @@ def _parse_plug(spec: str) -> tuple[str, str, float]:
     model = model.strip().upper() or "P110"
     if model not in DEFAULT_FIRMWARE:
         raise argparse.ArgumentTypeError(f"unsupported model in {spec!r}")
-    return name.strip() or "Tapo Plug", model, power
+    if version.strip().lower() not in ("", "v1", "v2"):
+        raise argparse.ArgumentTypeError(f"energy monitoring v1 or v2 in {spec!r}")
+    energy_monitoring = 1 if version.strip().lower() == "v1" else 2
+    return name.strip() or "Tapo Plug", model, power, energy_monitoring
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    specs: list[tuple[str, str, float]] = args.plug or [
-        (f"Tapo Plug {index + 1}", "P110", 35.0) for index in range(args.count)
+    specs: list[tuple[str, str, float, int]] = args.plug or [
+        (f"Tapo Plug {index + 1}", "P110", 35.0, 2) for index in range(args.count)
     ]
     plugs = [
         TapoPlugSimulator(
@@ -911,8 +977,9 @@ async def _serve(args: argparse.Namespace) -> None:
             username=args.username,
             password=args.password,
             power_w=power,
+            energy_monitoring=energy_monitoring,
         )
-        for index, (name, model, power) in enumerate(specs)
+        for index, (name, model, power, energy_monitoring) in enumerate(specs)
     ]
     try:
         for plug in plugs:
@@ -947,8 +1014,9 @@ def main() -> None:
         "--plug",
         action="append",
         type=_parse_plug,
-        metavar="NAME,MODEL,WATTS",
-        help='a plug, e.g. "NAS plug,P110,45"; repeat for more',
+        metavar="NAME,MODEL,WATTS[,v1]",
+        help='a plug, e.g. "NAS plug,P110,45"; ",v1" plays the first firmware '
+        "(no voltage or current); repeat for more",
     )
     parser.add_argument("--count", type=int, default=1, help="plugs without --plug")
     parser.add_argument("--username", default="user@example.com")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from datetime import timedelta
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+import pytest_socket
 
 # Imported before the `hass` fixture runs: otherwise the harness's own
 # testing_config/custom_components package shadows ours ("Integration not found").
@@ -33,6 +36,7 @@ from custom_components.balupi.const import (
     CONF_HANDSHAKE_SECRET,
     CONF_HOST,
     CONF_MAC,
+    CONF_MEASURES,
     CONF_MODEL,
     CONF_NAS_IP,
     CONF_NAS_MAC,
@@ -50,7 +54,7 @@ from custom_components.balupi.const import (
     SUBENTRY_PLUG,
 )
 from custom_components.balupi.inbox import generate_key_pair
-from custom_components.balupi.plugs import PlugAddress
+from custom_components.balupi.plugs import ENERGY_BASICS, MEASURES, RSSI, PlugAddress
 from simulators.baluhost import BaluHostSimulator
 from simulators.pihole import PiholeSimulator
 from simulators.sshd import SshServer
@@ -92,6 +96,44 @@ def no_retry_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.setattr(SmartProtocol, "BACKOFF_SECONDS_AFTER_TIMEOUT", 0)
     monkeypatch.setattr(HttpClient, "WAIT_BETWEEN_REQUESTS_ON_OSERROR", 0)
+
+
+@pytest.fixture(autouse=True)
+def discovery_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plug discovery asks 127.0.0.1, never the whole network, and briefly.
+
+    A test that needs a plug found at another loopback address sets the target to it.
+    """
+    for module in ("const", "plug_flow", "coordinator"):
+        monkeypatch.setattr(
+            f"custom_components.balupi.{module}.DISCOVERY_TARGET", "127.0.0.1"
+        )
+    monkeypatch.setattr("custom_components.balupi.coordinator.SEARCH_TIMEOUT", 1.0)
+
+
+@pytest.fixture(autouse=True)
+def no_plug_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BaluPi's search for moved plugs finds nothing, at once.
+
+    Its discovery listens on the event loop's clock, which tests with a frozen clock
+    never let run out; tests/test_plug_moves.py searches for real.
+    """
+
+    async def find_nothing(**kwargs: Any) -> dict[str, PlugAddress]:
+        return {}
+
+    monkeypatch.setattr(
+        "custom_components.balupi.coordinator.find_addresses", find_nothing
+    )
+
+
+@pytest.fixture
+def loopback_hosts(socket_enabled: None) -> None:
+    """Let the test connect to every 127.0.0.x, not only 127.0.0.1: plugs that move.
+
+    Loopback only; the harness blocks every other address as before.
+    """
+    pytest_socket.socket_allow_hosts([f"127.0.0.{n}" for n in range(1, 255)])
 
 
 @pytest.fixture
@@ -234,16 +276,46 @@ def plug_address(simulator: TapoPlugSimulator) -> PlugAddress:
     )
 
 
-def plug_subentry(simulator: TapoPlugSimulator) -> ConfigSubentryData:
-    """The config subentry that stores a simulated plug, as the flow would."""
+async def answer_discovery(simulator: TapoPlugSimulator) -> None:
+    """Let the plug answer discovery (UDP 20002 on its address), waiting a little if
+    a test on another worker briefly holds that port."""
+    for _ in range(50):
+        try:
+            await simulator.start_discovery()
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise
+            await asyncio.sleep(0.1)
+        else:
+            return
+    await simulator.start_discovery()
+
+
+def plug_measures(simulator: TapoPlugSimulator) -> list[str]:
+    """What a simulated plug measures, as its subentry stores it."""
+    if simulator.energy_monitoring < 2:
+        return sorted({*ENERGY_BASICS, RSSI})
+    return sorted(MEASURES)
+
+
+def plug_subentry(
+    simulator: TapoPlugSimulator, *, measures: bool = True
+) -> ConfigSubentryData:
+    """The config subentry that stores a simulated plug, as the flow would.
+
+    ``measures=False``: as BaluPi 0.1 stored it, before it knew what a plug measures.
+    """
     address = plug_address(simulator)
+    data: dict[str, Any] = {
+        CONF_HOST: address.host,
+        CONF_CONNECTION: dict(address.connection),
+        CONF_MAC: simulator.mac.lower(),
+        CONF_MODEL: simulator.model,
+    }
+    if measures:
+        data[CONF_MEASURES] = plug_measures(simulator)
     return ConfigSubentryData(
-        data={
-            CONF_HOST: address.host,
-            CONF_CONNECTION: dict(address.connection),
-            CONF_MAC: simulator.mac.lower(),
-            CONF_MODEL: simulator.model,
-        },
+        data=data,
         subentry_type=SUBENTRY_PLUG,
         title=simulator.alias,
         unique_id=simulator.mac.lower(),

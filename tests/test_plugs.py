@@ -12,14 +12,16 @@ import pytest
 from custom_components.balupi.plugs import (
     PlugAuthError,
     PlugClient,
+    PlugMismatchError,
     PlugUnreachableError,
     PlugUnsupportedError,
     discover_plugs,
+    find_addresses,
     probe_plug,
 )
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import TAPO_PASSWORD, TAPO_USERNAME, plug_address
+from .conftest import TAPO_PASSWORD, TAPO_USERNAME, answer_discovery, plug_address
 
 ACCOUNT = Credentials(TAPO_USERNAME, TAPO_PASSWORD)
 
@@ -246,3 +248,98 @@ async def test_energy_values_the_plug_cannot_give_are_unknown(
     assert reading.is_on is True
     assert reading.voltage is None
     assert reading.current is None
+
+
+async def test_what_a_current_plug_measures(
+    client: PlugClient, plugs: list[TapoPlugSimulator]
+) -> None:
+    reading = await client.read(plug_address(plugs[0]))
+    assert reading.measures == {
+        "power", "voltage", "current", "energy_today", "energy_month", "rssi"
+    }  # fmt: skip
+
+
+async def test_a_plug_on_its_first_firmware_measures_no_voltage_or_current(
+    client: PlugClient, socket_enabled: None
+) -> None:
+    """Energy monitoring version 1 (P110 1.0.x): no get_emeter_data, so neither."""
+    old = TapoPlugSimulator(energy_monitoring=1, power_w=20.0, energy_today_wh=150)
+    await old.start()
+    try:
+        reading = await client.read(plug_address(old))
+        assert reading.measures == {
+            "power", "energy_today", "energy_month", "rssi"
+        }  # fmt: skip
+        assert reading.voltage is None
+        assert reading.current is None
+        assert reading.power == pytest.approx(20.0)
+        assert reading.energy_today == pytest.approx(0.15)
+        assert reading.firmware == "1.0.7 Build 210629 Rel.174901"
+        assert old.method_calls["get_emeter_data"] == 0, "python-kasa does not ask v1"
+        _, probed = await probe_plug(
+            "127.0.0.1", ACCOUNT, port=old.port, request_timeout=1
+        )
+        assert probed.measures == reading.measures
+    finally:
+        await old.stop()
+
+
+async def test_a_failing_emeter_does_not_say_what_the_plug_lacks(
+    client: PlugClient, plugs: list[TapoPlugSimulator]
+) -> None:
+    """Version 2 whose get_emeter_data fails: unknown now, not missing for good."""
+    nas = plugs[0]
+    nas.failing_methods.add("get_emeter_data")
+    assert (await client.read(plug_address(nas))).measures is None
+
+
+async def test_reading_checks_the_mac(
+    client: PlugClient, plugs: list[TapoPlugSimulator]
+) -> None:
+    """Another plug at the address (DHCP gave it away) is not read as this one."""
+    nas, router = plugs[0], plugs[1]
+    with pytest.raises(PlugMismatchError, match="another device"):
+        await client.read(plug_address(router), mac=nas.mac.lower())
+    with pytest.raises(PlugMismatchError):
+        await client.set_on(plug_address(router), False, mac=nas.mac.lower())
+    assert router.is_on, "the wrong plug is not switched"
+    reading = await client.read(plug_address(router), mac=router.mac.lower())
+    assert reading.alias == "Router"
+    reading = await client.set_on(plug_address(router), False, router.mac.lower())
+    assert reading.is_on is False
+
+
+async def test_find_addresses_finds_a_plug_that_moved(loopback_hosts: None) -> None:
+    """Asked by MAC, without the account: where does each device answer now."""
+    plug = TapoPlugSimulator(host="127.0.0.41", mac="48:22:54:00:00:41")
+    await plug.start()
+    try:
+        await answer_discovery(plug)
+        found = await find_addresses(target="127.0.0.41", discovery_timeout=1)
+        assert found["48:22:54:00:00:41"].host == "127.0.0.41"
+        old_port = plug.port
+        await plug.move_to("127.0.0.42")
+        assert await find_addresses(target="127.0.0.41", discovery_timeout=1) == {}
+        found = await find_addresses(target="127.0.0.42", discovery_timeout=1)
+        address = found["48:22:54:00:00:41"]
+        assert address.host == "127.0.0.42"
+        assert address.connection["http_port"] == old_port
+        client = PlugClient(ACCOUNT, request_timeout=1)
+        try:
+            assert (await client.read(address, "48:22:54:00:00:41")).mac == (
+                "48:22:54:00:00:41"
+            )
+        finally:
+            await client.close()
+    finally:
+        await plug.stop()
+
+
+async def test_a_device_without_energy_monitoring_measures_nothing(
+    client: PlugClient, plugs: list[TapoPlugSimulator]
+) -> None:
+    nas = plugs[0]
+    nas.components = [c for c in nas.components if c[0] != "energy_monitoring"]
+    reading = await client.read(plug_address(nas))
+    assert reading.measures == frozenset()
+    assert reading.power is None

@@ -7,6 +7,7 @@ so that the integration's tests can rely on it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import errno
@@ -27,7 +28,7 @@ from kasa import (
 )
 import pytest
 
-from simulators.tapo import PlugMode, TapoPlugSimulator
+from simulators.tapo import PlugMode, TapoPlugSimulator, _parse_plug
 
 USERNAME = "user@example.com"
 PASSWORD = "tapo-secret"
@@ -463,3 +464,72 @@ async def test_offline_plug_is_not_discovered(plug: TapoPlugSimulator) -> None:
     )
 
     assert found == {}
+
+
+async def test_first_firmware_plays_energy_monitoring_version_1(
+    socket_enabled: None, connect: Connect
+) -> None:
+    """As python-kasa's fixture P110(EU)_1.0_1.0.7: no voltage or current at all."""
+    simulator = TapoPlugSimulator(energy_monitoring=1, power_w=20.0)
+    await simulator.start()
+    try:
+        device = await connect(simulator)
+        assert device.hw_info["sw_ver"].startswith("1.0.7 ")
+        meter = energy(device)
+        assert meter.supported_version == 1
+        assert not meter.supports(meter.ModuleFeature.VOLTAGE_CURRENT)
+        assert "voltage" not in device.features
+        assert "current" not in device.features
+        assert meter.voltage is None
+        assert meter.current is None
+        assert meter.current_consumption == 20.0
+        assert simulator.method_calls["get_emeter_data"] == 0
+        assert simulator.method_calls["get_current_power"] == 0
+        # Asked anyway, the first firmware does not know it.
+        with pytest.raises(DeviceError) as raised:
+            await device.protocol.query("get_emeter_data")
+        assert raised.value.error_code is not None
+        assert raised.value.error_code.value == -1002
+        usage = await device.protocol.query("get_energy_usage")
+        assert {"past24h", "past7d", "past30d", "past1y"} <= set(
+            usage["get_energy_usage"]
+        )
+        assert "voltage_mv" not in str(usage)
+    finally:
+        await simulator.stop()
+
+
+async def test_a_current_plug_has_voltage_and_current(
+    plug: TapoPlugSimulator, connect: Connect
+) -> None:
+    device = await connect(plug)
+    meter = energy(device)
+    assert meter.supported_version == 2
+    assert meter.supports(meter.ModuleFeature.VOLTAGE_CURRENT)
+    assert {"voltage", "current"} <= set(device.features)
+
+
+async def test_a_plug_moves_to_another_address(
+    socket_enabled: None, connect: Connect
+) -> None:
+    """DHCP gave it another address: the old one refuses, the new one answers."""
+    simulator = TapoPlugSimulator(host="127.0.0.1", alias="Mover")
+    await simulator.start()
+    try:
+        port = simulator.port
+        await connect(simulator)
+        await simulator.move_to("127.0.0.1", port=0)
+        assert simulator.port not in (0, port)
+        assert (await connect(simulator)).alias == "Mover"
+        with pytest.raises(KasaException):
+            await connect(TapoPlugSimulator(host="127.0.0.1", port=port), timeout=1)
+    finally:
+        await simulator.stop()
+
+
+def test_command_line_plays_the_first_firmware() -> None:
+    """``--plug "NAME,MODEL,WATTS,v1"``: a plug on energy monitoring version 1."""
+    assert _parse_plug("Old,P110,20,v1") == ("Old", "P110", 20.0, 1)
+    assert _parse_plug("NAS plug,P110,45") == ("NAS plug", "P110", 45.0, 2)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _parse_plug("Odd,P110,20,v3")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 import shutil
+from typing import Any
 
 from homeassistant.components import webhook
 from homeassistant.const import Platform
@@ -16,6 +18,9 @@ from homeassistant.loader import async_get_integration
 from kasa import Credentials
 
 from .const import (
+    CONF_CONNECTION,
+    CONF_HOST,
+    CONF_PORT,
     CONF_WEBHOOK_COMING_ONLINE,
     CONF_WEBHOOK_GOING_OFFLINE,
     DOMAIN,
@@ -28,6 +33,7 @@ from .coordinator import (
     BaluPiData,
     EntryConfiguration,
     PlugCoordinator,
+    PlugSearch,
 )
 from .counter_store import CounterKeeper, counter_store
 from .dns import DnsSwitcher
@@ -158,9 +164,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
         counters = CounterKeeper(hass, entry.entry_id)
         await counters.async_load()
         entry.async_on_unload(counters.async_save)
+        data.search = PlugSearch(hass, entry)
         for subentry in plug_subentries(entry):
             plug = PlugCoordinator(
-                hass, entry, plug_client, subentry, options, counters
+                hass, entry, plug_client, subentry, options, counters, data.search
             )
             plug.device_id = devices.async_get_or_create(
                 config_entry_id=entry.entry_id,
@@ -241,8 +248,42 @@ async def _async_reload_on_update(
     Options (options flow), plugs added or removed (sub-entries) and data (the
     reconfigure, reauth and discovery flows store their changes and leave the reload to
     this listener, as Home Assistant asks of an entry that has one) all arrive here.
+    A plug found at another address (or given one by hand) is followed without a
+    reload: its coordinator reads it there, its entities stay as they are.
     """
+    _async_follow_moved_plugs(entry)
     _async_reload_if_outdated(hass, entry)
+
+
+@callback
+def _async_follow_moved_plugs(entry: BaluPiConfigEntry) -> None:
+    """Let each plug whose sub-entry changed only in where it is read it there."""
+    running = entry.runtime_data
+    if running.reload_scheduled:
+        return
+    before = running.configuration.plugs
+    moved = {}
+    for subentry in plug_subentries(entry):
+        plug = running.plugs.get(subentry.subentry_id)
+        was = before.get(subentry.subentry_id)
+        now = dict(subentry.data)
+        if plug is None or was is None or now == was:
+            continue
+        if _without_address(now) == _without_address(was):
+            plug.async_follow(subentry)
+            moved[subentry.subentry_id] = now
+    if moved:
+        running.configuration = replace(
+            running.configuration, plugs={**before, **moved}
+        )
+
+
+def _without_address(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in data.items()
+        if key not in (CONF_HOST, CONF_CONNECTION, CONF_PORT)
+    }
 
 
 @callback

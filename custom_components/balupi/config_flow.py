@@ -22,6 +22,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -35,6 +36,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from kasa import Credentials
 
@@ -46,6 +48,7 @@ from .const import (
     CONF_HANDSHAKE_SECRET,
     CONF_HEARTBEAT_FAILURES,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
     CONF_INBOX_FOLDER,
     CONF_INBOX_SETTLE_TIME,
     CONF_MAC,
@@ -295,6 +298,31 @@ class BaluPiConfigFlow(ConfigFlow, domain=DOMAIN):
             self._abort_if_unique_id_configured()
         self.context["title_placeholders"] = {"name": hostname}
         return await self.async_step_user()
+
+    async def async_step_dhcp(
+        self, discovery_info: DhcpServiceInfo
+    ) -> ConfigFlowResult:
+        """A TP-Link device got an address from DHCP: follow it if it is our plug.
+
+        Home Assistant reports the plugs BaluPi has devices for, and plugs by TP-Link's
+        MAC prefixes and host names (as for its own ``tplink``). The plug subentry with
+        the device's MAC gets the new address; its coordinator reads it there.
+        """
+        mac = dr.format_mac(discovery_info.macaddress)
+        for entry in self._async_current_entries(include_ignore=False):
+            for subentry in plug_subentries(entry):
+                if subentry.data[CONF_MAC] != mac:
+                    continue
+                if subentry.data[CONF_HOST] != discovery_info.ip:
+                    self.hass.config_entries.async_update_subentry(
+                        entry,
+                        subentry,
+                        data={**subentry.data, CONF_HOST: discovery_info.ip},
+                    )
+                return self.async_abort(reason="plug_known")
+        # Not one of BaluPi's plugs (a NAS's or a new plug's address is not followed
+        # here): plugs are added from the entry, with the Tapo account.
+        return self.async_abort(reason="not_balupi_plug")
 
     def _async_follow_nas(
         self, entry: BaluPiConfigEntry, url: str, host: str, hostname: str

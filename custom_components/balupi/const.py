@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Final
 
 DOMAIN: Final = "balupi"
@@ -45,6 +46,10 @@ CONF_HOST: Final = "host"
 CONF_CONNECTION: Final = "connection"
 CONF_MAC: Final = "mac"
 CONF_MODEL: Final = "model"
+CONF_PORT: Final = "port"
+"""The plug's HTTP port, stored only when the user gave one (port forwarding)."""
+CONF_MEASURES: Final = "measures"
+"""What the plug really measures (``plugs.MEASURES``), once read; absent: not yet."""
 
 # Settings (ConfigEntry.options): how often and with which limits BaluPi works.
 CONF_PLUG_POLL_INTERVAL: Final = "plug_poll_interval"
@@ -102,5 +107,14 @@ DEFAULT_SSH_USER: Final = "baluhost"
 DEFAULT_SSH_PORT: Final = 22
 DEFAULT_NAS_INBOX_PATH: Final = "/data/inbox"
 
-# Where plug discovery asks: every device on the local network.
-DISCOVERY_TARGET: Final = "255.255.255.255"
+# Where plug discovery asks: every device on the local network. scripts/develop sets
+# BALUPI_DISCOVERY_TARGET to its loopback plugs' address, so that nothing is broadcast.
+DISCOVERY_TARGET: Final = os.environ.get("BALUPI_DISCOVERY_TARGET", "255.255.255.255")
+
+# A plug that stops answering may have been given another address: after this long
+# without an answer BaluPi asks the network where its MAC is, then at most this often
+# while it stays away (Home Assistant's dhcp discovery usually tells sooner).
+SEARCH_AFTER: Final = 120.0
+SEARCH_EVERY: Final = 900.0
+SEARCH_TIMEOUT: Final = 5.0
+"""Seconds one search listens for answers."""

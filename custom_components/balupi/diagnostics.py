@@ -148,10 +148,17 @@ def _plug(plug: PlugCoordinator) -> dict[str, Any]:
         "model": plug.model,
         "address": plug.address.key,
         "connection": dict(plug.address.connection),
+        "measures": None if plug.measures is None else sorted(plug.measures),
         "last_update_success": plug.last_update_success,
         "last_exception": repr(plug.last_exception) if plug.last_exception else None,
         "reading": (
-            {**asdict(plug.data), "device_time": plug.data.device_time.isoformat()}
+            {
+                **asdict(plug.data),
+                "device_time": plug.data.device_time.isoformat(),
+                "measures": (
+                    None if plug.data.measures is None else sorted(plug.data.measures)
+                ),
+            }
             if plug.data is not None
             else None
         ),

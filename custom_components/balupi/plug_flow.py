@@ -2,7 +2,9 @@
 
 Each plug is a config subentry of the BaluPi entry: "Add Tapo plug" on the entry adds
 one without touching the others, deleting the subentry removes the plug's device and
-entities, and either reloads the entry so the change shows at once.
+entities, and either reloads the entry so the change shows at once. A plug's subentry
+can be reconfigured: its new address is checked to be the same plug (by its MAC), and
+the plug is read there from then on, with the same device and entities.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from .const import (
     CONF_CONNECTION,
     CONF_HOST,
     CONF_MAC,
+    CONF_MEASURES,
     CONF_MODEL,
+    CONF_PORT,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
     DISCOVERY_TARGET,
@@ -88,13 +92,12 @@ class FoundPlug:
     def subentry(self) -> ConfigSubentryData:
         """The config subentry that stores this plug."""
         data: dict[str, Any] = {
-            CONF_HOST: self.address.host,
-            CONF_CONNECTION: dict(self.address.connection),
+            **address_data(self.address),
             CONF_MAC: self.reading.mac,
             CONF_MODEL: self.reading.model,
         }
-        if self.address.port is not None:
-            data["port"] = self.address.port
+        if self.reading.measures is not None:
+            data[CONF_MEASURES] = sorted(self.reading.measures)
         return ConfigSubentryData(
             data=data,
             subentry_type=SUBENTRY_PLUG,
@@ -109,10 +112,42 @@ def plug_subentries(entry: BaluPiConfigEntry) -> list[ConfigSubentry]:
 
 
 def subentry_address(data: Mapping[str, Any]) -> PlugAddress:
-    """Where the plug of a subentry is (the reverse of ``FoundPlug.subentry``)."""
+    """Where the plug of a subentry is (the reverse of ``address_data``)."""
     return PlugAddress(
-        host=data[CONF_HOST], connection=data[CONF_CONNECTION], port=data.get("port")
+        host=data[CONF_HOST], connection=data[CONF_CONNECTION], port=data.get(CONF_PORT)
     )
+
+
+def address_data(address: PlugAddress) -> dict[str, Any]:
+    """The subentry data that says where a plug is."""
+    data: dict[str, Any] = {
+        CONF_HOST: address.host,
+        CONF_CONNECTION: dict(address.connection),
+    }
+    if address.port is not None:
+        data[CONF_PORT] = address.port
+    return data
+
+
+def moved_data(data: Mapping[str, Any], address: PlugAddress) -> dict[str, Any]:
+    """A plug subentry's data with the plug at ``address``."""
+    kept = {k: v for k, v in data.items() if k not in (CONF_HOST, CONF_CONNECTION)}
+    kept.pop(CONF_PORT, None)
+    return {**kept, **address_data(address)}
+
+
+def stored_measures(data: Mapping[str, Any]) -> frozenset[str] | None:
+    """What the subentry's plug measures; None until it has been read once."""
+    measures = data.get(CONF_MEASURES)
+    return None if measures is None else frozenset(measures)
+
+
+def plug_host_text(data: Mapping[str, Any]) -> str:
+    """The address of a subentry's plug as the user types it (``host[:port]``)."""
+    host = str(data[CONF_HOST])
+    if ":" in host:
+        host = f"[{host}]"
+    return host if data.get(CONF_PORT) is None else f"{host}:{data[CONF_PORT]}"
 
 
 async def find_plugs(
@@ -236,6 +271,47 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                     )
                 }
             ),
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Give the plug's new address (empty: search the network for its MAC)."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            username = entry.data.get(CONF_TAPO_USERNAME)
+            if not username:
+                return self.async_abort(reason="account_required")
+            host_text = user_input.get(CONF_PLUG_HOST, "")
+            found, errors = await find_plugs(
+                self.hass,
+                Credentials(username, entry.data.get(CONF_TAPO_PASSWORD, "")),
+                host_text,
+            )
+            mac = subentry.data[CONF_MAC]
+            same = [plug for plug in found if plug.reading.mac == mac]
+            if same:
+                data = moved_data(subentry.data, same[0].address)
+                if (measures := same[0].reading.measures) is not None:
+                    data[CONF_MEASURES] = sorted(measures)
+                return self.async_update_and_abort(entry, subentry, data=data)
+            if not host_text.strip():  # searched: other plugs, or none, answered
+                errors = {"base": "plug_not_found"}
+            elif found:
+                errors = {CONF_PLUG_HOST: "wrong_plug"}
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(HOST_FIELD),
+                user_input or {CONF_PLUG_HOST: plug_host_text(subentry.data)},
+            ),
+            errors=errors,
+            description_placeholders={
+                "plug": subentry.title,
+                "mac": subentry.data[CONF_MAC],
+            },
         )
 
     def _create(self, plug: FoundPlug) -> SubentryFlowResult:

@@ -5,7 +5,18 @@ devices of one Tapo account, cached by host: a plug is connected once and then o
 updated; after any error its connection is dropped and the next read connects afresh.
 Errors come out as ``PlugAuthError`` (the account was rejected) or
 ``PlugUnreachableError`` (anything else on the way to the plug, a garbled reply too:
-python-kasa lets the parse errors of odd replies out as they are).
+python-kasa lets the parse errors of odd replies out as they are; and another device
+answering at the plug's address, ``PlugMismatchError``).
+
+A plug is known by its MAC; its address is only where it was last seen. DHCP may give
+it another one, and another plug the old one. ``find_addresses`` asks the network
+(python-kasa's UDP discovery, no account needed) where each MAC answers now, and
+``PlugClient.read`` with ``mac`` refuses to read another device as the plug.
+
+What a plug measures depends on its firmware: ``PlugReading.measures`` names the
+values it really reports (from python-kasa's energy module, as Home Assistant's own
+``tplink`` creates entities only for a device's features). A P110 on its first
+firmware (``energy_monitoring`` component version 1) has no voltage and no current.
 
 HTTP sessions are injected (``session_factory``; Home Assistant's layer makes them on
 its shared connection pool), one per plug, made at its first connect and kept across
@@ -40,6 +51,7 @@ from kasa import (
     KasaException,
     Module,
 )
+from kasa.interfaces import Energy
 
 # Seconds python-kasa waits for one HTTP exchange with a plug. It retries timeouts up
 # to three times with a one-second pause, so one read is bounded separately below.
@@ -70,6 +82,10 @@ class PlugAuthError(PlugError):
 
 class PlugUnreachableError(PlugError):
     """The plug did not answer usably: offline, refused, timed out, garbled."""
+
+
+class PlugMismatchError(PlugUnreachableError):
+    """Another device answers at the plug's address (DHCP gave the address away)."""
 
 
 class PlugUnsupportedError(PlugError):
@@ -117,6 +133,22 @@ class PlugReading:
     """The plug's own clock: its counters reset at its midnight, not ours.
 
     python-kasa falls back to the local clock for a plug without a clock module."""
+    measures: frozenset[str] | None = None
+    """What the plug really measures: names of the fields above (``MEASURES``).
+
+    None when it cannot be told from this reading (the energy module failed)."""
+
+
+POWER = "power"
+VOLTAGE = "voltage"
+CURRENT = "current"
+ENERGY_TODAY = "energy_today"
+ENERGY_MONTH = "energy_month"
+RSSI = "rssi"
+MEASURES = (POWER, VOLTAGE, CURRENT, ENERGY_TODAY, ENERGY_MONTH, RSSI)
+"""The values a plug may or may not measure, by their ``PlugReading`` field."""
+ENERGY_BASICS = frozenset({POWER, ENERGY_TODAY, ENERGY_MONTH})
+"""What every energy module reports (python-kasa gives these features always)."""
 
 
 def address_of(device: Device) -> PlugAddress:
@@ -136,7 +168,7 @@ def reading_of(device: Device) -> PlugReading:
     """
     energy = device.modules.get(Module.Energy)
     return PlugReading(
-        mac=device.mac.lower().replace("-", ":"),
+        mac=normalize_mac(device.mac),
         alias=device.alias,
         model=device.model,
         firmware=_firmware(device.hw_info.get("sw_ver")),
@@ -150,7 +182,38 @@ def reading_of(device: Device) -> PlugReading:
         ),
         rssi=device.rssi,
         device_time=device.time,
+        measures=measures_of(device),
     )
+
+
+def measures_of(device: Device) -> frozenset[str] | None:
+    """What an updated device really measures (see ``PlugReading.measures``).
+
+    python-kasa's Tapo energy module reports voltage and current only when the plug
+    answers ``get_emeter_data`` with them: ``energy_monitoring`` version 2 and later.
+    On version 1 it does not even ask, and no voltage or current feature exists.
+    """
+    energy = device.modules.get(Module.Energy)
+    if energy is None:
+        return frozenset()
+    measures = set(ENERGY_BASICS)
+    if energy.supports(Energy.ModuleFeature.VOLTAGE_CURRENT):
+        measures |= {VOLTAGE, CURRENT}
+    elif _module_failed(energy):
+        # Version 2 whose get_emeter_data failed: absent now, not absent for good.
+        return None
+    if RSSI in device.features:
+        measures.add(RSSI)
+    return frozenset(measures)
+
+
+def _module_failed(energy: Any) -> bool:
+    """Whether the energy module's last update failed (python-kasa then raises)."""
+    try:
+        _ = energy.voltage
+    except KasaException:
+        return True
+    return False
 
 
 def _firmware(value: object) -> str | None:
@@ -196,19 +259,30 @@ class PlugClient:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def read(self, address: PlugAddress) -> PlugReading:
-        """Update the plug and return what it reports."""
+    async def read(self, address: PlugAddress, mac: str | None = None) -> PlugReading:
+        """Update the plug and return what it reports.
+
+        With ``mac``, a device with another MAC at the address raises
+        ``PlugMismatchError``: the plug has moved, and something else has its address.
+        """
         async with self._operate(address) as device:
             await device.update()
-            return reading_of(device)
+            return _checked(reading_of(device), mac, address)
 
-    async def set_on(self, address: PlugAddress, on: bool) -> PlugReading:
-        """Switch the plug on or off and return its state afterwards."""
+    async def set_on(
+        self, address: PlugAddress, on: bool, mac: str | None = None
+    ) -> PlugReading:
+        """Switch the plug on or off and return its state afterwards.
+
+        With ``mac``, the device at the address is checked before it is switched.
+        """
         async with self._operate(address) as device:
+            if mac is not None and normalize_mac(device.mac) != mac:
+                raise PlugMismatchError(_mismatch(device.mac, address))
             await device.set_state(on)
             # python-kasa does not update its state after a command.
             await device.update()
-            return reading_of(device)
+            return _checked(reading_of(device), mac, address)
 
     async def close(self) -> None:
         """Close every connection."""
@@ -233,6 +307,9 @@ class PlugClient:
             except AuthenticationError as err:
                 await self._disconnect(key)
                 raise PlugAuthError(f"Tapo account rejected: {err}") from err
+            except PlugMismatchError:
+                await self._disconnect(key)
+                raise
             except TimeoutError as err:
                 await self._disconnect(key)
                 raise PlugUnreachableError(
@@ -405,6 +482,49 @@ async def discover_plugs(
             with contextlib.suppress(Exception):
                 await device.disconnect()
     return sorted(found, key=lambda item: item[0].host)
+
+
+async def find_addresses(
+    *,
+    target: str = "255.255.255.255",
+    discovery_timeout: float = 5,
+) -> dict[str, PlugAddress]:
+    """Ask the network where Tapo devices answer now: their addresses by MAC.
+
+    python-kasa's UDP discovery, without an account: each device's reply carries its
+    MAC, address, protocol and port. Nothing is read from the devices, so a device
+    found here is not known to be a plug of the account until it is read.
+    """
+    devices = await Discover.discover(
+        target=target, discovery_timeout=int(max(1, discovery_timeout))
+    )
+    found: dict[str, PlugAddress] = {}
+    for device in devices.values():
+        try:
+            found[normalize_mac(device.mac)] = address_of(device)
+        except (KasaException, *GARBLED):
+            continue
+        finally:
+            with contextlib.suppress(Exception):
+                await device.disconnect()
+    return found
+
+
+def normalize_mac(mac: str) -> str:
+    """A MAC as BaluPi stores it: lower case, colons (plugs send dashes)."""
+    return mac.lower().replace("-", ":")
+
+
+def _checked(
+    reading: PlugReading, mac: str | None, address: PlugAddress
+) -> PlugReading:
+    if mac is not None and reading.mac != mac:
+        raise PlugMismatchError(_mismatch(reading.mac, address))
+    return reading
+
+
+def _mismatch(found: str, address: PlugAddress) -> str:
+    return f"another device ({normalize_mac(found)}) answers at {address.key}"
 
 
 def _require_energy(device: Device) -> None:

@@ -38,7 +38,15 @@ from .energy import NasPower, cost, month_estimate, total
 from .entity import BaluPiHubEntity, BaluPiNasEntity, BaluPiPlugEntity, hub_device_info
 from .lifecycle import NasLifecycleCoordinator, NasStatus
 from .nas_state import NasState
-from .plugs import PlugReading
+from .plugs import (
+    CURRENT,
+    ENERGY_MONTH,
+    ENERGY_TODAY,
+    POWER,
+    RSSI,
+    VOLTAGE,
+    PlugReading,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -199,14 +207,24 @@ NAS_POWER_STATE = NasSensorDescription(
 
 @dataclass(frozen=True, kw_only=True)
 class PlugSensorDescription(SensorEntityDescription):
-    """A sensor read from one plug."""
+    """A sensor read from one plug, made only for a plug that measures it."""
 
+    measure: str
+    """What the plug must measure for the sensor to exist (``plugs.MEASURES``)."""
     value_fn: Callable[[PlugReading], float | None]
+
+    def exists_for(self, measures: frozenset[str] | None) -> bool:
+        """Whether a plug that measures ``measures`` gets this sensor.
+
+        Until a plug has been read once, it gets every sensor.
+        """
+        return measures is None or self.measure in measures
 
 
 PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
     PlugSensorDescription(
         key="power",
+        measure=POWER,
         device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
@@ -215,6 +233,7 @@ PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
     ),
     PlugSensorDescription(
         key="voltage",
+        measure=VOLTAGE,
         device_class=SensorDeviceClass.VOLTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
@@ -223,6 +242,7 @@ PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
     ),
     PlugSensorDescription(
         key="current",
+        measure=CURRENT,
         device_class=SensorDeviceClass.CURRENT,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
@@ -231,6 +251,7 @@ PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
     ),
     PlugSensorDescription(
         key="energy_today",
+        measure=ENERGY_TODAY,
         translation_key="energy_today",
         device_class=SensorDeviceClass.ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
@@ -240,6 +261,7 @@ PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
     ),
     PlugSensorDescription(
         key="energy_month",
+        measure=ENERGY_MONTH,
         translation_key="energy_month",
         device_class=SensorDeviceClass.ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
@@ -249,6 +271,7 @@ PLUG_SENSORS: tuple[PlugSensorDescription, ...] = (
     ),
     PlugSensorDescription(
         key="signal_strength",
+        measure=RSSI,
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
@@ -358,9 +381,22 @@ async def async_setup_entry(
             registry.async_remove(entity_id)
     for plug in data.plugs.values():
         async_add_entities(
-            (PlugSensor(plug, description) for description in PLUG_SENSORS),
+            (
+                PlugSensor(plug, description)
+                for description in PLUG_SENSORS
+                if description.exists_for(plug.measures)
+            ),
             config_subentry_id=plug.subentry_id,
         )
+        # Sensors made before the plug was known not to measure them go away (a
+        # P110 on its first firmware has no voltage or current).
+        for unmeasured in PLUG_SENSORS:
+            if not unmeasured.exists_for(plug.measures) and (
+                entity_id := registry.async_get_entity_id(
+                    Platform.SENSOR, DOMAIN, f"{plug.mac}_{unmeasured.key}"
+                )
+            ):
+                registry.async_remove(entity_id)
     if data.connection.tapo_username is not None:
         async_add_entities(HubSensor(entry, description) for description in HUB_SENSORS)
     if data.nas_plug is not None:
