@@ -3,7 +3,8 @@
 ``scripts/develop --check`` runs this on Home Assistant's log once it has walked
 BaluPi's flows; ``.ci/run`` does that under the newest Home Assistant release too. A
 record fails the check when it speaks of a deprecation ("deprecat"), of something BaluPi
-"should use" or of something that "will stop working", and it names BaluPi or comes
+"should use" or of something that "will stop working", or reports a blocking call in the
+event loop ("Detected blocking call"), and it names BaluPi or comes
 from BaluPi's code (``custom_components/balupi``, the ``custom_components.balupi``
 logger, the custom integration 'balupi'). Records of other integrations pass.
 
@@ -20,9 +21,13 @@ from pathlib import Path
 import re
 import sys
 
-WARNS = re.compile(r"deprecat|should use|will stop working", re.IGNORECASE)
+WARNS = re.compile(
+    r"deprecat|should use|will stop working|detected blocking call", re.IGNORECASE
+)
 """What Home Assistant's deprecation messages say (helpers/frame.py's report_usage,
-helpers/deprecation.py, Python's DeprecationWarning through py.warnings)."""
+helpers/deprecation.py, Python's DeprecationWarning through py.warnings), and its
+report of blocking I/O in the event loop (util/loop.py), which it also asks authors to
+fix."""
 
 NAMES_BALUPI = re.compile(
     r"custom_components[/.\\]balupi\b"  # its code: paths, module and logger names

@@ -52,6 +52,15 @@ FAILING = {
     "platform": f"{T} WARNING (MainThread) [homeassistant.helpers.entity] Entity "
     "sensor.nas_power (<class 'custom_components.balupi.sensor.PlugSensor'>) is using "
     "a deprecated unit; it should use UnitOfPower.WATT",
+    # Blocking I/O in the event loop, as scripts/develop --check found it in the rsync
+    # transport (counting the open descriptors in /proc/self/fd).
+    "blocking": f"{T} WARNING (MainThread) [homeassistant.util.loop] Detected blocking "
+    "call to scandir with args ('/proc/self/fd',) inside the event loop by custom "
+    "integration 'balupi' at custom_components/balupi/inbox_rsync.py, line 230: "
+    'in_use = sum(1 for _ in Path("/proc/self/fd").iterdir()) (offender: '
+    "/usr/lib/python3.14/pathlib/__init__.py, line 123: with os.scandir(root_dir) as "
+    "scandir_it:), please create a bug report at https://github.com/Xveyn/"
+    "balupi-homeassistant/issues",
     # Continuation lines belong to the record above them (a traceback).
     "traceback": f"{T} ERROR (MainThread) [homeassistant.config_entries] Error "
     "setting up entry\nTraceback (most recent call last):\n  File "

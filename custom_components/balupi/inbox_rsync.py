@@ -215,7 +215,7 @@ async def flush_rsync(
         )
         await blocking(_write_secrets, secrets, texts)
         await run.preflight()
-        for batch in _batches(files):
+        for batch in _batches(files, await blocking(_batch_size)):
             if not await run.transfer(local, batch, tally):
                 break  # the connection broke: the rest waits for the next flush
     finally:
@@ -223,14 +223,21 @@ async def flush_rsync(
         await asyncio.shield(blocking(_remove, secrets, stage, sockets))
 
 
-def _batches(files: list[LocalFile]) -> Iterator[list[LocalFile]]:
-    """``files`` in runs that fit the descriptors this process may still open."""
+def _batch_size() -> int:
+    """How many files a run may hold open (reads /proc/self/fd: call it in a thread).
+
+    Half the descriptors this process may still open, keeping 256 spare.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         in_use = sum(1 for _ in Path("/proc/self/fd").iterdir())
     except OSError:
         in_use = 256
-    size = max(16, min(MAX_BATCH, (soft - in_use - 256) // 2))
+    return max(16, min(MAX_BATCH, (soft - in_use - 256) // 2))
+
+
+def _batches(files: list[LocalFile], size: int) -> Iterator[list[LocalFile]]:
+    """``files`` in runs of ``size``."""
     for start in range(0, len(files), size):
         yield files[start : start + size]
 
