@@ -42,6 +42,7 @@ class LoopbackHttpServer:
 
     async def _stop_app(self) -> None:
         self._woken.set()
+        await self._stop_accepting()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -52,6 +53,7 @@ class LoopbackHttpServer:
         if refused and self._site is not None:
             # A stopped service: new connections are refused and the kernel resets
             # the open ones, so keep-alive connections die too instead of hanging.
+            await self._stop_accepting()
             await self._site.stop()
             self._site = None
             server = self._runner.server if self._runner is not None else None
@@ -65,6 +67,23 @@ class LoopbackHttpServer:
             # behaviour.
             self._woken.set()
             self._woken = asyncio.Event()
+
+    async def _stop_accepting(self) -> None:
+        """Stop taking connections, and let the ones just accepted join the server.
+
+        asyncio accepts a connection in one step and attaches it to its server in a
+        task; a server closed in between fails that task (an AssertionError in
+        ``Server._attach``, seen on Python 3.14). So: no more accepts, then a few
+        loop turns for those tasks, then the caller closes.
+        """
+        server: asyncio.Server | None = getattr(self._site, "_server", None)
+        if server is None:
+            return
+        loop = asyncio.get_running_loop()
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     async def _listen(self) -> None:
         if self._runner is None:

@@ -248,7 +248,7 @@ async def test_dhcp_discovery_updates_the_plug_address(
         DOMAIN,
         context={"source": SOURCE_DHCP},
         data=DhcpServiceInfo(
-            ip="127.0.0.24", hostname="p110", macaddress="48:22:54:00:00:21"
+            ip="127.0.0.24", hostname="p110", macaddress="482254000021"
         ),
     )
     assert result["reason"] == "plug_known"
