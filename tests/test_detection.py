@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.balupi.detection import (
-    Cause,
-    Evidence,
-    ask_health_endpoint,
-    judge,
-)
+from custom_components.balupi.detection import Cause, Evidence, judge
 from custom_components.balupi.energy import NasPower
 from custom_components.balupi.nas_state import NasState
 
@@ -77,20 +72,3 @@ def test_reasons_say_why() -> None:
     assert "service is down" in verdict.reason
     verdict = judge(S.ONLINE, Evidence(False, 3, None), failure_threshold=3)
     assert verdict.reason == "no answer from the health endpoint 3 times"
-
-
-@pytest.mark.parametrize(
-    ("state", "power", "spare", "ask"),
-    [
-        (S.ONLINE, STANDBY, True, False),
-        (S.OFFLINE, OFF, True, False),
-        (S.ONLINE, ON, True, True),
-        (S.ONLINE, None, True, True),
-        (S.BOOTING, STANDBY, True, True),
-        (S.ONLINE, STANDBY, False, True),
-    ],
-)
-def test_a_sleeping_nas_is_not_woken_by_health_checks(
-    state: NasState, power: NasPower | None, spare: bool, ask: bool
-) -> None:
-    assert ask_health_endpoint(state, power, spare_sleeping_nas=spare) is ask

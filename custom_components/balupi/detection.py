@@ -88,17 +88,3 @@ def judge(state: NasState, evidence: Evidence, *, failure_threshold: int) -> Ver
         f"no answer from the health endpoint {evidence.failures} times",
         Cause.NO_ANSWER,
     )
-
-
-def ask_health_endpoint(
-    state: NasState, power: NasPower | None, *, spare_sleeping_nas: bool
-) -> bool:
-    """Whether to send the next health check at all.
-
-    Every request to BaluHost's ``/api/health`` counts as activity and can wake it
-    from its soft sleep. When the plug says the NAS sleeps or is off, the plug's
-    power alone moves the state, so the NAS is left alone, except while it boots.
-    """
-    if not spare_sleeping_nas or state is NasState.BOOTING:
-        return True
-    return power not in (NasPower.STANDBY, NasPower.OFF)
