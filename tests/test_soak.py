@@ -2,12 +2,14 @@
 
 One test, 24 simulated hours on the frozen clock, with three Tapo plugs (the first
 powers the NAS; the NAS simulator sets that plug's power), the BaluHost NAS simulator
-(it sleeps, boots on a magic packet, shuts down and pushes like the real NAS), the
+(it sleeps, and a health request would wake it, as BaluHost's would; it boots on a
+magic packet, shuts down and pushes like the real NAS), the
 Pi-hole simulator, and a real ``sshd`` as the NAS end of the inbox. During the day
 plugs drop off, the NAS sleeps, wakes, shuts down and comes back, the Pi-hole goes
 away, SSH connections are cut mid-flush, files are dropped into the inbox, and Home
 Assistant restarts. The invariants in :meth:`Day.check` are checked after every
-step. The timeline is in :func:`test_a_day_in_the_life`; the hours are the plugs'
+step, among them: BaluPi never woke the sleeping NAS (the simulator counts the
+wake-ups a health request caused; BaluPi is the only one sending them). The timeline is in :func:`test_a_day_in_the_life`; the hours are the plugs'
 local time (UTC+1).
 
 Busy phases move in 30 s steps (5 s while the NAS boots). Quiet phases jump 10
@@ -662,6 +664,7 @@ class Day:
     def check(self) -> None:
         """Every invariant, after every step."""
         try:
+            self.check_wakeups()
             self.check_log()
             self.check_transitions()
             self.check_energy()
@@ -693,6 +696,10 @@ class Day:
                 pytest.fail(
                     f"unexpected {record.levelname} from {record.name}: {message}"
                 )
+
+    def check_wakeups(self) -> None:
+        """0: BaluPi never wakes the sleeping NAS (no health request reaches it)."""
+        assert self.nas.request_wakeups == 0, f"BaluPi woke the NAS: {self.nas.wakeups}"
 
     def check_transitions(self) -> None:
         """2: every state change is an allowed one."""
@@ -925,10 +932,11 @@ async def test_a_day_in_the_life(
     assert walk(pi_inbox), "the cut left files for the next flush"
     await day.run(at(9), 600)
 
-    # 09:00 The NAS falls asleep: standby power, its API refuses.
-    await nas.set_mode(NasMode.REFUSED)
-    await nas.power(STANDBY_W)
-    day.note("NAS falls asleep (API refused, standby power)")
+    # 09:00 The NAS falls asleep (soft sleep: standby power, a request would wake
+    # it), between two 30 s steps.
+    await day.step(13)
+    await nas.sleep()
+    day.note("NAS falls asleep (standby power; a health request would wake it)")
     await day.run(at(9, 3), 30)
     assert day.state == "offline"
     await day.run(at(10), 600)
@@ -989,8 +997,7 @@ async def test_a_day_in_the_life(
     day.note("every plug's KLAP sessions expired")
     await day.run(at(17), 600)
 
-    # 17:00 The NAS shuts down: its shutdown push, then the power goes. A
-    # heartbeat due before the plug's next reading still asks the silent NAS.
+    # 17:00 The NAS shuts down: its shutdown push, then the power goes.
     await day.shut_nas_down()
     await day.run(at(17, 5), 30, drive=True)
     await day.run(at(18), 600)
@@ -1012,9 +1019,10 @@ async def test_a_day_in_the_life(
     await day.run(at(19, 5), 30)
     await day.run(at(20), 600)
 
-    # 20:00 The NAS sleeps again, this time with a silent API.
+    # 20:00 The NAS sleeps again, at another moment of the timers.
+    await day.step(22)
     await nas.sleep()
-    day.note("NAS falls asleep (API silent, standby power)")
+    day.note("NAS falls asleep (standby power; a health request would wake it)")
     await day.run(at(20, 3), 30, drive=True)
     assert day.state == "offline"
     await day.run(at(21), 600)
@@ -1129,16 +1137,24 @@ async def test_a_day_in_the_life(
         for alias, count in day.outages.items()
         if count
     }
+    # Invariant 0, for the whole day: BaluPi caused no wake-up. The NAS slept twice
+    # and was woken twice, each time by a magic packet (Wake up pressed).
+    assert nas.request_wakeups == 0
+    assert [wakeup.by for wakeup in nas.wakeups] == ["magic packet", "magic packet"]
     # The invariants were checked, not skipped.
     assert day.verified["dns online"] >= 20, day.verified
     assert day.verified["dns offline"] >= 20, day.verified
     assert day.verified["energy"] >= 1000, day.verified
     LOGGER.info(
         "The day:\n%s\nFlushes: %s\nTemporary files left on the NAS: %s\n"
-        "Expected errors: %s\nChecks: %s",
+        "Expected errors: %s\nChecks: %s\nWake-ups of the sleeping NAS: %s, %d of "
+        "them by BaluPi's health checks; health checks sent: %d",
         "\n".join(day.timeline),
         day.flushes,
         sorted(day.temp_files),
         day.errors_seen,
         day.verified,
+        nas.wakeups,
+        nas.request_wakeups,
+        nas.health_requests,
     )
