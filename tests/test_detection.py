@@ -38,6 +38,14 @@ S = NasState
         (S.UNKNOWN, False, 3, None, S.OFFLINE),
         # Booting without a plug: the boot timeout decides.
         (S.BOOTING, False, 9, None, None),
+        # Shutting down (it said goodbye): only no power ends it here...
+        (S.SHUTTING_DOWN, None, 0, OFF, S.OFFLINE),
+        # ...not standby power on the way down, nor missed heartbeats.
+        (S.SHUTTING_DOWN, None, 0, STANDBY, None),
+        (S.SHUTTING_DOWN, False, 5, None, None),
+        (S.SHUTTING_DOWN, None, 0, ON, None),
+        # A restart that answers: online.
+        (S.SHUTTING_DOWN, True, 0, ON, S.ONLINE),
     ],
 )
 def test_dual_detection_table(
@@ -65,6 +73,13 @@ def test_dual_detection_table(
 )
 def test_causes_for_automations(evidence: Evidence, cause: Cause) -> None:
     assert judge(S.ONLINE, evidence, failure_threshold=3).cause is cause
+
+
+def test_a_nas_that_said_goodbye_goes_offline_with_its_goodbye() -> None:
+    """Powered off after the shutdown push: the cause stays the push's."""
+    verdict = judge(S.SHUTTING_DOWN, Evidence(None, 0, OFF), failure_threshold=3)
+    assert verdict.cause is Cause.SHUTDOWN_PUSH
+    assert verdict.reason == "the NAS powered off after shutting down"
 
 
 def test_reasons_say_why() -> None:

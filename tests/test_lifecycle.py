@@ -470,13 +470,25 @@ async def test_wake_up_after_a_shutdown_push_is_not_refused(
     wol_port: int,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    """The full-power reading from before the shutdown push says nothing any more."""
-    await set_up(hass, plug_entry, wol_port, **{CONF_PLUG_POLL_INTERVAL: 600})
+    """The full-power reading from before the shutdown push says nothing any more.
+
+    No plug reading after the push: *shutting down* ends at its bound (120 s).
+    """
+    await set_up(
+        hass,
+        plug_entry,
+        wol_port,
+        **{CONF_PLUG_POLL_INTERVAL: 600, CONF_HEARTBEAT_INTERVAL: 600},
+    )
     await (await nas_pushes(hass_client_no_auth)).going_offline(make_snapshot())
     await hass.async_block_till_done()
-    assert state(hass) == "offline"
+    assert state(hass) == "shutting_down"
     assert state(hass, POWER_STATE) == "active"  # the plug has not been read since
     await nas.shut_down()
+    await tick(hass, freezer, 119)
+    assert state(hass) == "shutting_down"
+    await tick(hass, freezer, 1)
+    assert state(hass) == "offline"
     await press_wake(hass)
     assert nas.wol_packets == 1
     assert state(hass) == "booting"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+import logging
 import random
 import time
 from typing import Any
@@ -30,6 +31,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed_exact,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.balupi.const import (
     CONF_HEARTBEAT_INTERVAL,
@@ -43,10 +45,18 @@ from custom_components.balupi.const import (
     DOMAIN,
 )
 from custom_components.balupi.lifecycle import EVENT_NAS_STATE_CHANGED
-from simulators.baluhost import BaluHostSimulator
+from simulators.baluhost import BaluHostSimulator, NasCondition
+from simulators.nas_push import NasPushClient
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import NAS_MAC, TAPO_PASSWORD, TAPO_USERNAME, entry_data, plug_subentry
+from .conftest import (
+    NAS_MAC,
+    SECRET,
+    TAPO_PASSWORD,
+    TAPO_USERNAME,
+    entry_data,
+    plug_subentry,
+)
 
 STATE = "sensor.baluhost_nas_state"
 POWER_STATE = "sensor.baluhost_nas_power_state"
@@ -286,9 +296,13 @@ async def test_a_restart_while_the_nas_sleeps(home: Home) -> None:
 
 
 async def test_the_nas_falls_asleep_while_home_assistant_is_down(
-    hass: HomeAssistant, home: Home
+    hass: HomeAssistant, home: Home, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Stored: online at full power. Back up: the plug is read before anything else."""
+    """Stored: online at full power. Back up: the plug is read before anything else.
+
+    The log says what happened: nothing was asked, and why; not "not answering".
+    """
+    caplog.set_level(logging.INFO, logger="custom_components.balupi")
     assert await hass.config_entries.async_unload(home.entry.entry_id)
     await home.clock.idle()
     await home.nas.sleep()
@@ -303,6 +317,12 @@ async def test_the_nas_falls_asleep_while_home_assistant_is_down(
     )
     await home.clock.advance(300)
     home.invariant()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("custom_comp")]
+    assert f"BaluHost NAS at {home.nas.url}: not asked: its plug reads standby " in (
+        "\n".join(said)
+    )
+    assert "would wake it" in "\n".join(said)
+    assert not any("answer" in message for message in said), said
 
 
 @pytest.mark.parametrize("outage", [PlugMode.SILENT, PlugMode.REFUSED])
@@ -353,4 +373,63 @@ async def test_the_plug_comes_back_after_an_outage(home: Home) -> None:
     await home.clock.advance(90)
     await home.plug.set_offline(PlugMode.ONLINE)
     await home.until("online", within=30 + JITTER, why="plug back, NAS running")
+    home.invariant()
+
+
+async def test_shutdown_push_then_power_off(
+    hass: HomeAssistant,
+    home: Home,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """*Shutting down* shows until the plug reads no power, then offline."""
+    client = await hass_client_no_auth()
+    home.nas.push = NasPushClient(
+        client.session, str(client.make_url("")).rstrip("/"), SECRET
+    )
+    home.nas.shutdown_time = 40.0  # longer than a plug interval
+    reply = await home.nas.shut_down_gracefully()
+    assert reply is not None
+    assert reply.ok, reply
+    await home.clock.idle()
+    assert home.state() == "shutting_down"
+    assert home.state(REACHABLE) == "off"
+    asked = home.nas.health_requests
+    await home.clock.advance(39)
+    assert home.state() == "shutting_down", "still powering down"
+    assert home.nas.condition is NasCondition.SHUTTING_DOWN
+    await home.clock.advance(1)
+    assert home.nas.condition is NasCondition.OFF
+    await home.until("offline", within=30 + JITTER, why="powered off")
+    assert home.changes[-2:][0][1:3] == ("online", "shutting_down")
+    assert home.changes[-1][1:] == (
+        "shutting_down",
+        "offline",
+        "the NAS powered off after shutting down",
+    )
+    assert home.nas.health_requests == asked, "a NAS that said goodbye is not asked"
+    await home.clock.advance(300)
+    assert home.state() == "offline"
+    home.invariant()
+
+
+async def test_shutting_down_is_bounded(
+    hass: HomeAssistant,
+    home: Home,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """A NAS that stops its services but never powers off is offline after the bound."""
+    client = await hass_client_no_auth()
+    push = NasPushClient(client.session, str(client.make_url("")).rstrip("/"), SECRET)
+    home.nas.shutdown_time = 3600.0
+    home.nas.push = push
+    await home.nas.shut_down_gracefully()
+    await home.clock.idle()
+    assert home.state() == "shutting_down"
+    took = await home.until("offline", within=121, why="shutdown bound")
+    assert took >= 119
+    assert home.changes[-1][1:] == (
+        "shutting_down",
+        "offline",
+        "the NAS stopped its services",
+    )
     home.invariant()

@@ -489,18 +489,33 @@ class Day:
         self.note("NAS switched on: full power, its services still starting")
 
     async def shut_nas_down(self) -> None:
-        """The NAS's shutdown push with its snapshot, then the power goes."""
+        """The NAS's shutdown push with its snapshot, then the power goes.
+
+        From online, *shutting down* shows until the NAS plug reads no power, which
+        must be within one plug interval (30 s, and up to 1 s of timer offset).
+        """
         changes = len(self.state_changes)
         was = self.state
         await self.nas_push(offline=True)
-        assert self.state == "offline"
-        if was == "online":
-            assert [c[1:3] for c in self.state_changes[changes:]] == [
-                ("online", "shutting_down"),
-                ("shutting_down", "offline"),
-            ]
+        if was != "online":
+            assert self.state == "offline"
+            await self.nas.shut_down()
+            self.note("NAS powered off (API silent, under 1 W)")
+            return
+        assert self.state == "shutting_down"
+        await self.step(10)
+        assert self.state == "shutting_down", "visible while it powers down"
         await self.nas.shut_down()
         self.note("NAS powered off (API silent, under 1 W)")
+        off = dt_util.utcnow()
+        while self.state != "offline":
+            took = (dt_util.utcnow() - off).total_seconds()
+            assert took <= 31, f"still {self.state} {took:.0f} s after power off"
+            await self.step(1, drive=True)
+        assert [c[1:] for c in self.state_changes[changes:]] == [
+            ("online", "shutting_down", "the NAS is shutting down"),
+            ("shutting_down", "offline", "the NAS powered off after shutting down"),
+        ]
 
     async def press_wake(self) -> None:
         await self.hass.services.async_call(
@@ -997,7 +1012,8 @@ async def test_a_day_in_the_life(
     day.note("every plug's KLAP sessions expired")
     await day.run(at(17), 600)
 
-    # 17:00 The NAS shuts down: its shutdown push, then the power goes.
+    # 17:00 The NAS shuts down: its shutdown push, then the power goes. It shows
+    # shutting down until its plug reads no power; nothing asks it meanwhile.
     await day.shut_nas_down()
     await day.run(at(17, 5), 30, drive=True)
     await day.run(at(18), 600)

@@ -27,6 +27,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -58,6 +59,12 @@ HEARTBEAT_DUE_SLACK = 2.0
 timers' random offsets (under 1 s) must not make them read the plug twice. Larger
 than ``PLUG_READING_FRESH`` + 1 s, so a heartbeat that its own timer runs always
 finds a reading older than ``PLUG_READING_FRESH`` and reads the plug itself."""
+SHUTDOWN_TIMEOUT = 120.0
+"""Seconds *shutting down* lasts at most after the NAS's shutdown push.
+
+It ends sooner when the NAS plug reads no power (powered off) or the NAS pushes that
+it is back (a restart). A NAS without a plug reading, or one that stopped its
+services but stays on, is offline after this bound."""
 PUSH_REPLY_BUDGET = 3.0
 """Seconds a push waits for the DNS switch and the flush before it is answered.
 
@@ -173,6 +180,8 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self._beat_at: datetime | None = None
         """When the latest heartbeat started."""
         self._nas_plug: PlugCoordinator | None = None
+        self._shutdown_bound: Callable[[], None] | None = None
+        """Cancels the timer that ends *shutting down* (``SHUTDOWN_TIMEOUT``)."""
         self.snapshots = snapshots
         self.dns = dns
         self.inbox = inbox
@@ -194,14 +203,18 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
             NasState, tuple[Callable[[], Awaitable[None]], ...]
         ] = {
             NasState.ONLINE: (self._dns_to_nas, self._start_flush),
+            NasState.SHUTTING_DOWN: (self._dns_to_pi, self._bound_shutdown),
             NasState.OFFLINE: (self._dns_to_pi,),
         }
+        entry.async_on_unload(self._unbound_shutdown)
 
     async def async_restore(self) -> None:
         """Resume the state stored before a restart (booting resumes fast polling)."""
         stored = await self._store.async_load()
         self.machine = NasStateMachine.from_dict(stored, clock=dt_util.utcnow)
         await self.snapshots.async_load()
+        if self.machine.state is NasState.SHUTTING_DOWN:
+            await self._bound_shutdown()  # what is left of it
         if self.dns is not None:
             # The record may have been changed while Home Assistant was down: the
             # first heartbeat puts it where the restored state wants it.
@@ -469,6 +482,8 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         )
         if transition.new in (NasState.ONLINE, NasState.BOOTING):
             self._goodbye = False
+        if transition.old is NasState.SHUTTING_DOWN:
+            self._unbound_shutdown()
         await self._store.async_save(self.machine.as_dict())
         for effect in (
             *self._move_effects.get((transition.old, transition.new), ()),
@@ -614,23 +629,46 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
 
     async def _went_offline(self) -> None:
         self._pushed(goodbye=True)
-        # From online through shutting down; from booting or unknown straight on.
+        # From online: shutting down, until its plug reads no power or the bound
+        # passes. From booting or unknown straight to offline.
         if self.machine.state is NasState.ONLINE:
-            await self._apply(
-                Verdict(
-                    NasState.SHUTTING_DOWN,
-                    "the NAS is shutting down",
-                    Cause.SHUTDOWN_PUSH,
-                )
+            verdict = Verdict(
+                NasState.SHUTTING_DOWN, "the NAS is shutting down", Cause.SHUTDOWN_PUSH
             )
-        await self._apply(
-            Verdict(
+        else:
+            verdict = Verdict(
                 NasState.OFFLINE, "the NAS stopped its services", Cause.SHUTDOWN_PUSH
             )
-        )
+        await self._apply(verdict)
         if self.dns is not None:
             await self.dns.async_ensure(DnsTarget.PI)
         self.async_publish()
+
+    async def _bound_shutdown(self) -> None:
+        """End *shutting down* after ``SHUTDOWN_TIMEOUT`` at most (since it began)."""
+        self._unbound_shutdown()
+        left = (
+            SHUTDOWN_TIMEOUT - (dt_util.utcnow() - self.machine.since).total_seconds()
+        )
+        self._shutdown_bound = async_call_later(
+            self.hass, max(0.0, left), self._shutdown_took_long
+        )
+
+    @callback
+    def _unbound_shutdown(self) -> None:
+        if self._shutdown_bound is not None:
+            self._shutdown_bound()
+            self._shutdown_bound = None
+
+    @callback
+    def _shutdown_took_long(self, _now: datetime) -> None:
+        self._shutdown_bound = None
+        verdict = Verdict(
+            NasState.OFFLINE, "the NAS stopped its services", Cause.SHUTDOWN_PUSH
+        )
+        self.config_entry.async_create_background_task(
+            self.hass, self._apply_and_publish(verdict), "balupi NAS shut down"
+        )
 
     async def async_nas_coming_online(self) -> dict[str, Any]:
         """The NAS's services started: point the hostname at it, flush the inbox.
@@ -676,7 +714,11 @@ class NasLifecycleCoordinator(DataUpdateCoordinator[NasStatus]):
         self.async_publish()
 
 
-_DNS_TARGETS = {NasState.ONLINE: DnsTarget.NAS, NasState.OFFLINE: DnsTarget.PI}
+_DNS_TARGETS = {
+    NasState.ONLINE: DnsTarget.NAS,
+    NasState.SHUTTING_DOWN: DnsTarget.PI,
+    NasState.OFFLINE: DnsTarget.PI,
+}
 
 
 async def _done_by(task: asyncio.Future[Any], deadline: float) -> bool:
