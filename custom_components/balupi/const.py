@@ -99,5 +99,7 @@ DEFAULT_SSH_USER: Final = "baluhost"
 DEFAULT_SSH_PORT: Final = 22
 DEFAULT_NAS_INBOX_PATH: Final = "/data/inbox"
 
-# Where plug discovery asks: every device on the local network.
+# Where plug discovery asks: every device on the local network. The environment
+# variable replaces it (scripts/develop: 127.0.0.1, so the demo stays on the machine).
 DISCOVERY_TARGET: Final = "255.255.255.255"
+ENV_DISCOVERY_TARGET: Final = "BALUPI_DISCOVERY_TARGET"
