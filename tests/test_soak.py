@@ -284,6 +284,8 @@ class Day:
         self.outages = dict.fromkeys(("NAS plug", "Router", "Pi"), 0)
         self.temp_files: set[str] = set()
         self.verified = dict.fromkeys(("dns online", "dns offline", "energy"), 0)
+        self.slept_at: list[datetime] = []
+        """When the NAS fell asleep, each time."""
         """How often an invariant was actually checked (not skipped)."""
         self._log_index = 0
         self._last_push_second: dict[str, int] = {}
@@ -951,6 +953,7 @@ async def test_a_day_in_the_life(
     # it), between two 30 s steps.
     await day.step(13)
     await nas.sleep()
+    day.slept_at.append(dt_util.utcnow())
     day.note("NAS falls asleep (standby power; a health request would wake it)")
     await day.run(at(9, 3), 30)
     assert day.state == "offline"
@@ -1038,6 +1041,7 @@ async def test_a_day_in_the_life(
     # 20:00 The NAS sleeps again, at another moment of the timers.
     await day.step(22)
     await nas.sleep()
+    day.slept_at.append(dt_util.utcnow())
     day.note("NAS falls asleep (standby power; a health request would wake it)")
     await day.run(at(20, 3), 30, drive=True)
     assert day.state == "offline"
@@ -1157,6 +1161,18 @@ async def test_a_day_in_the_life(
     # and was woken twice, each time by a magic packet (Wake up pressed).
     assert nas.request_wakeups == 0
     assert [wakeup.by for wakeup in nas.wakeups] == ["magic packet", "magic packet"]
+    asleep = sum(
+        wakeup.at - slept.timestamp()
+        for slept, wakeup in zip(day.slept_at, nas.wakeups, strict=True)
+    )
+    simulated = (dt_util.utcnow() - START).total_seconds()
+    summary = (
+        f"soak: {simulated / 3600:.1f} simulated hours; the NAS slept "
+        f"{len(day.slept_at)} times, {asleep / 3600:.1f} h in all; wake-ups caused by "
+        f"BaluPi: {nas.request_wakeups}; woken by Wake up (magic packet): "
+        f"{len(nas.wakeups)}; health checks sent: {nas.health_requests}"
+    )
+    print(summary)  # noqa: T201 -- for docs/performance.md (pytest -s)
     # The invariants were checked, not skipped.
     assert day.verified["dns online"] >= 20, day.verified
     assert day.verified["dns offline"] >= 20, day.verified
