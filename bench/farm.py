@@ -16,9 +16,11 @@ one JSON object per line:
 * ``{"op": "boot_time", "seconds": 10}`` sets how long the NAS boots after a magic
   packet; ``{"op": "wake_on_lan"}`` starts its Wake-on-LAN listener (once) and
   answers ``{"port": udp_port}``;
-* ``{"op": "nas_times"}`` answers ``{"woken_at": t, "up_at": t, "wol_packets": n}``:
-  when the last magic packet arrived and when the NAS last switched to up
-  (``time.time()``, comparable with Home Assistant's timestamps; null if never);
+* ``{"op": "nas_times"}`` answers ``{"woken_at": t, "up_at": t, "wol_packets": n,
+  "request_wakeups": n, "health_requests": n}``: when the last magic packet arrived
+  and when the NAS last switched to up (``time.time()``, comparable with Home
+  Assistant's timestamps; null if never), and how often a health request woke the
+  sleeping NAS (the simulator's soft sleep ends on any request, as BaluHost's does);
 * end of input stops every simulator and the process.
 
 With a NAS, it starts up and running (plug 0 reads its full power).
@@ -97,6 +99,10 @@ class NasTimes:
     """When it last switched to up: its health endpoint answers from here on."""
     wol_packets: int
     """Magic packets for its MAC that arrived so far."""
+    request_wakeups: int = 0
+    """Times a health request woke the sleeping NAS: BaluPi's doing, here."""
+    health_requests: int = 0
+    """Health requests that reached the NAS so far."""
 
 
 class Farm:
@@ -161,7 +167,13 @@ class Farm:
     async def nas_times(self) -> NasTimes:
         """When the NAS last got a magic packet and last came up."""
         reply = await self._command({"op": "nas_times"})
-        return NasTimes(reply["woken_at"], reply["up_at"], reply["wol_packets"])
+        return NasTimes(
+            reply["woken_at"],
+            reply["up_at"],
+            reply["wol_packets"],
+            reply["request_wakeups"],
+            reply["health_requests"],
+        )
 
     async def _command(self, command: dict[str, Any]) -> dict[str, Any]:
         stdin = self._process.stdin
@@ -275,6 +287,8 @@ async def _handle_nas(nas: _TimedNas, command: dict[str, Any]) -> None:
                 "woken_at": nas.woken_at,
                 "up_at": nas.up_at,
                 "wol_packets": nas.wol_packets,
+                "request_wakeups": nas.request_wakeups,
+                "health_requests": nas.health_requests,
             }
         )
 

@@ -12,9 +12,14 @@ received its magic packet and when it came up (``time.time()`` on both sides).
   (spread over one poll interval), the NAS is switched off: its plug drops to 0.5 W
   and its API falls silent. Measured: until ``sensor.baluhost_nas_state`` reads
   ``offline``.
-* Wake-up: the NAS sleeps (8 W, API silent) and BaluPi says ``offline``; *Wake up* is
-  pressed over REST. The NAS boots for a while after the magic packet, then answers.
-  Measured: press to packet, and the NAS answering to the state reading ``online``.
+* Sleep: the same, but the NAS falls into BaluHost's soft sleep (8 W; a health request
+  would wake it, and the simulated NAS counts such wake-ups). Measured: until the state
+  reads ``offline``, and the wake-ups BaluPi caused over the whole section (the
+  heartbeat runs all along, every 30 s).
+* Wake-up: the NAS sleeps (8 W; a health request would wake it) and BaluPi says
+  ``offline``; *Wake up* is pressed over REST. The NAS boots for a while after the
+  magic packet, then answers. Measured: press to packet, and the NAS answering to the
+  state reading ``online``.
 
 Between two runs the benchmark asks Home Assistant to read the plug (and ask the NAS)
 at once (``homeassistant.update_entity``) instead of waiting out the intervals.
@@ -170,6 +175,35 @@ async def _power_off_runs(api: Api, watch: StateWatch, farm: Farm) -> list[float
     return found
 
 
+async def _sleep_runs(api: Api, watch: StateWatch, farm: Farm) -> list[float]:
+    """Let the running NAS fall asleep RUNS times; seconds until the state reads offline.
+
+    A health check sent meanwhile would wake it: the farm counts those wake-ups.
+    """
+    found = []
+    for run in range(RUNS):
+        await _online(api, watch, farm)
+        offset = (run + 0.5) / RUNS * PLUG_POLL
+        polled = await _next_plug_poll(farm)
+        await asyncio.sleep(max(0.0, polled + offset - time.time()))
+        asleep = time.time()
+        await farm.nas("sleep")
+        seen = await watch.wait_for(
+            STATE, "offline", after=asleep, timeout=DETECT_TIMEOUT
+        )
+        took = seen.changed_at - asleep
+        # Asleep for a whole heartbeat interval at least: no health check may come.
+        await asyncio.sleep(max(0.0, asleep + HEARTBEAT + PLUG_POLL - time.time()))
+        times = await farm.nas_times()
+        progress(
+            f"nas: sleep run {run + 1}/{RUNS}: asleep {offset:.1f} s after a plug "
+            f"poll, offline after {took:.2f} s; woken by BaluPi so far: "
+            f"{times.request_wakeups}"
+        )
+        found.append(took)
+    return found
+
+
 async def _wake_runs(api: Api, watch: StateWatch, farm: Farm) -> list[WakeRun]:
     """Wake the sleeping NAS RUNS times, with different boot times."""
     found = []
@@ -206,6 +240,10 @@ async def _wake_runs(api: Api, watch: StateWatch, farm: Farm) -> list[WakeRun]:
         )
         found.append(result)
     return found
+
+
+def _per_day(count: int, seconds: float) -> str:
+    return f"{count * 86400 / seconds:.0f} per day" if seconds > 0 else "n/a"
 
 
 def _spread(values: Sequence[float]) -> str:
@@ -253,8 +291,12 @@ async def run(settings: Settings) -> list[Row]:
                     f"nas: options set (plugs every {PLUG_POLL} s, Wake-on-LAN to "
                     f"127.0.0.1:{wol_port}); NAS online"
                 )
+                started = time.time()
                 power_off = await _power_off_runs(api, watch, farm)
+                sleeps = await _sleep_runs(api, watch, farm)
                 wakes = await _wake_runs(api, watch, farm)
+                ended = time.time()
+                nas_times = await farm.nas_times()
     least, most = _heartbeat_bound()
     packets = [w.packet for w in wakes]
     after_up = [w.online_after_up for w in wakes]
@@ -285,11 +327,29 @@ async def run(settings: Settings) -> list[Row]:
             f"{HEARTBEAT} s after the switch-off.",
         ),
         Row(
+            "NAS falls asleep → state offline (median)",
+            _spread(sleeps),
+            f"{RUNS} runs ({_each(sleeps)}): the NAS running and online, then it "
+            "falls into soft sleep (its plug drops to 8 W; a health request would "
+            f"wake it) at {', '.join(f'{(r + 0.5) / RUNS * PLUG_POLL:.1f}' for r in range(RUNS))} "
+            "s after a plug poll. Until sensor.baluhost_nas_state reads offline. "
+            f"Target: within one plug poll ({PLUG_POLL} s), and no health check.",
+        ),
+        Row(
+            "Wake-ups caused by BaluPi",
+            f"{nas_times.request_wakeups} ({_per_day(nas_times.request_wakeups, ended - started)})",
+            "Health requests that reached the NAS while it slept (the simulated NAS's "
+            "soft sleep ends on any request, as BaluHost's does), over the whole "
+            f"section ({duration(ended - started)}, {RUNS * 2} sleeps, "
+            f"{nas_times.health_requests} health requests in all), heartbeat every "
+            f"{HEARTBEAT} s. Target: 0.",
+        ),
+        Row(
             "Wake up pressed → packet at the NAS (median)",
             _spread(packets),
             f"{RUNS} runs ({_each(packets)}): POST button/press over REST until "
             "the simulated NAS received the magic packet on loopback UDP "
-            "(state offline, plug on standby power, API silent).",
+            "(state offline, plug on standby power: the NAS asleep).",
         ),
         Row(
             "NAS answers → state online (median)",

@@ -14,7 +14,11 @@ steps existed, or with another secret, is brought up to date.
 
 ``--check`` then verifies, over REST only, what BaluPi did with the simulators: the
 DNS record in the Pi-hole, the inbox sensor, and a signed ``nas-coming-online`` push
-sent exactly as the NAS sends it, whose reply must report the flushed file.
+sent exactly as the NAS sends it, whose reply must report the flushed file. With the
+NAS simulator's control endpoints (``--nas-control``) it also puts the NAS to sleep,
+waits for BaluPi to say offline, presses *Wake up* and waits for online: the magic
+packet must have gone to loopback and woken the NAS, and no health check may have
+woken it.
 """
 
 from __future__ import annotations
@@ -73,6 +77,10 @@ class DevSettings:
     pihole_password: str
     dns_hostname: str
     inbox: Inbox | None
+    wol_port: int | None = None
+    """The NAS simulator's magic-packet listener on 127.0.0.1 (None: not set)."""
+    nas_control: str | None = None
+    """The NAS simulator's control endpoints (None: not checked)."""
 
     @property
     def nas_ip(self) -> str:
@@ -514,6 +522,67 @@ async def pihole_records(
     return hosts
 
 
+async def nas_control(
+    session: aiohttp.ClientSession, url: str, action: str | None = None
+) -> dict[str, Any]:
+    """Drive the NAS simulator (POST ``action``), or read it; its status."""
+    method, path = ("GET", "") if action is None else ("POST", action)
+    async with session.request(method, f"{url}/{path}") as reply:
+        status: dict[str, Any] = await _json(reply, f"NAS control {method} /{path}")
+    return status
+
+
+SLEEP_SEEN_WITHIN = 45
+"""Seconds BaluPi may take to call the sleeping NAS offline: one plug poll (30 s)."""
+WAKE_SEEN_WITHIN = 45
+"""Seconds from *Wake up* to online: the simulated boot (3 s) and fast heartbeats."""
+
+
+async def check_sleep_and_wake(
+    session: aiohttp.ClientSession, base: str, token: str, control: str
+) -> list[str]:
+    """The NAS sleeps and is woken by Wake-on-LAN; BaluPi never wakes it itself."""
+    done: list[str] = []
+    status = await nas_control(session, control)
+    if status["plug"] is None:
+        raise BootstrapError("the NAS simulator runs without its plug")
+    await nas_control(session, control, "sleep")
+    state = await wait_for_state(
+        session, base, token, "sensor.baluhost_nas_state", "offline", SLEEP_SEEN_WITHIN
+    )
+    power = await wait_for_state(
+        session, base, token, "sensor.baluhost_nas_power_state", "standby", 5
+    )
+    status = await nas_control(session, control)
+    if status["nas"]["condition"] != "asleep" or status["nas"]["request_wakeups"]:
+        raise BootstrapError(f"a health check woke the sleeping NAS: {status['nas']}")
+    done.append(
+        f"NAS put to sleep: BaluPi says {state} ({power}), the NAS still sleeps "
+        f"(wake-ups by a health check: {status['nas']['request_wakeups']})"
+    )
+    packets = status["nas"]["wake_on_lan"]["packets"]
+    await _post(
+        session,
+        f"{base}/api/services/button/press",
+        token,
+        {"entity_id": "button.baluhost_nas_wake_up"},
+        "press Wake up",
+    )
+    state = await wait_for_state(
+        session, base, token, "sensor.baluhost_nas_state", "online", WAKE_SEEN_WITHIN
+    )
+    status = await nas_control(session, control)
+    nas = status["nas"]
+    if nas["wake_on_lan"]["packets"] <= packets or nas["request_wakeups"]:
+        raise BootstrapError(f"the NAS was not woken by its magic packet: {nas}")
+    done.append(
+        f"Wake up pressed: magic packet at udp 127.0.0.1:{nas['wake_on_lan']['port']}, "
+        f"NAS woken by {nas['wakeups'][-1]['by']}, BaluPi says {state}; "
+        f"wake-ups by a health check: {nas['request_wakeups']}"
+    )
+    return done
+
+
 async def check(
     session: aiohttp.ClientSession, base: str, token: str, settings: DevSettings
 ) -> list[str]:
@@ -589,6 +658,8 @@ async def check(
         raise BootstrapError(f"nas-coming-online: DNS not on the NAS: {body}")
     done.append(f"signed nas-coming-online push (as the NAS sends it): {body}")
 
+    if settings.nas_control is not None:
+        done += await check_sleep_and_wake(session, base, token, settings.nas_control)
     return done
 
 
@@ -650,6 +721,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pihole-password", default="pihole-secret")
     parser.add_argument("--dns-hostname", default="baluhost.local")
     parser.add_argument(
+        "--wol-port",
+        type=int,
+        help="send magic packets to this UDP port of 127.0.0.1 (the NAS simulator's)",
+    )
+    parser.add_argument(
+        "--nas-control",
+        metavar="URL",
+        help="the NAS simulator's control endpoints (for --check and the summary)",
+    )
+    parser.add_argument(
         "--sshd-ready",
         type=Path,
         metavar="FILE",
@@ -710,6 +791,8 @@ def main() -> int:
         pihole_password=args.pihole_password,
         dns_hostname=args.dns_hostname,
         inbox=inbox,
+        wol_port=args.wol_port,
+        nas_control=args.nas_control.rstrip("/") if args.nas_control else None,
     )
     return asyncio.run(run(args, settings, sshd))
 
@@ -733,9 +816,12 @@ async def run(
             token = await onboard(session, args.base, args.username, args.password)
         balupi = await add_balupi(session, args.base, token, settings)
         balupi += "; " + await reconfigure_balupi(session, args.base, token, settings)
-        options = await set_options(
-            session, args.base, token, {"inbox_settle_time": DEV_SETTLE_TIME}
-        )
+        changes: dict[str, Any] = {"inbox_settle_time": DEV_SETTLE_TIME}
+        if settings.wol_port is not None:
+            # Magic packets to the simulated NAS on loopback only: nothing leaves the
+            # machine (a real installation keeps the broadcast address).
+            changes |= {"wol_broadcast": "127.0.0.1", "wol_port": settings.wol_port}
+        options = await set_options(session, args.base, token, changes)
         states = await summary(session, args.base, token, bool(args.plug))
         checks = await check(session, args.base, token, settings) if args.check else []
     print(f"Home Assistant: {args.base}")
@@ -758,6 +844,11 @@ async def run(
             f"{sshd['host']}:{inbox.ssh_port} as {inbox.ssh_user}"
         )
     print(f"States:         {states}")
+    if settings.nas_control is not None:
+        url = settings.nas_control
+        print(f"NAS control:    {url}/ (status; what each endpoint does)")
+        for action in ("sleep", "shutdown", "plug/off", "plug/on", "power-button"):
+            print(f"                curl -X POST {url}/{action}")
     for line in checks:
         print(f"Check:          {line}")
     return 0

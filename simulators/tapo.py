@@ -318,6 +318,9 @@ class TapoPlugSimulator(LoopbackHttpServer):
         self._sessions: dict[str, _KlapSession] = {}
         self.hostile: Hostile | None = None
         """Answer like no plug should (in every mode but refused and silent)."""
+        self.on_switch: Callable[[bool], None] | None = None
+        """Called with the relay's new state whenever it changes (a NAS hanging on
+        the plug loses its power when it opens)."""
         self.split_replies = False
         """Send the handshake reply in two parts, the body after the cookies, as a
         plug's TCP stack may deliver it (``SPLIT_PAUSE`` apart)."""
@@ -366,9 +369,12 @@ class TapoPlugSimulator(LoopbackHttpServer):
 
     @is_on.setter
     def is_on(self, value: bool) -> None:
+        changed = value != self._is_on
         if value and not self._is_on:
             self._on_since = time.monotonic()
         self._is_on = value
+        if changed and self.on_switch is not None:
+            self.on_switch(value)
 
     @property
     def username(self) -> str:
@@ -963,6 +969,11 @@ def _parse_plug(spec: str) -> tuple[str, str, float, int]:
     return name.strip() or "Tapo Plug", model, power, energy_monitoring
 
 
+def plug_mac(number: int) -> str:
+    """The MAC of the command line's plug ``number`` (from 1)."""
+    return f"48:22:54:00:{number >> 8:02X}:{number & 0xFF:02X}"
+
+
 async def _serve(args: argparse.Namespace) -> None:
     specs: list[tuple[str, str, float, int]] = args.plug or [
         (f"Tapo Plug {index + 1}", "P110", 35.0, 2) for index in range(args.count)
@@ -973,7 +984,7 @@ async def _serve(args: argparse.Namespace) -> None:
             port=args.port + index,
             model=model,
             alias=name,
-            mac=f"48:22:54:00:{(index + 1) >> 8:02X}:{(index + 1) & 0xFF:02X}",
+            mac=plug_mac(args.first_number + index),
             username=args.username,
             password=args.password,
             power_w=power,
@@ -1019,6 +1030,12 @@ def main() -> None:
         "(no voltage or current); repeat for more",
     )
     parser.add_argument("--count", type=int, default=1, help="plugs without --plug")
+    parser.add_argument(
+        "--first-number",
+        type=int,
+        default=1,
+        help="number of the first plug in its MAC 48:22:54:00:00:NN (default 1)",
+    )
     parser.add_argument("--username", default="user@example.com")
     parser.add_argument("--password", default="tapo-secret")
     parser.add_argument(

@@ -28,6 +28,9 @@ from simulators.baluhost import (
     OFF_W,
     STANDBY_W,
     BaluHostSimulator,
+    NasCondition,
+    NasControl,
+    NasMode,
     _push_once,
 )
 from simulators.nas_push import (
@@ -41,7 +44,7 @@ from simulators.nas_push import (
 )
 from simulators.server import free_port
 from simulators.snapshot import make_snapshot, snapshot_of_size
-from simulators.tapo import TapoPlugSimulator
+from simulators.tapo import PlugMode, TapoPlugSimulator
 
 from .conftest import Handler, Serve
 
@@ -58,14 +61,57 @@ async def test_power_states_drive_the_plug(
     plug = TapoPlugSimulator()
     nas.plug = plug
     await nas.sleep()
+    assert nas.condition is NasCondition.ASLEEP
     assert plug.power_w == STANDBY_W
+    await nas.shut_down()
+    assert nas.condition is NasCondition.OFF
+    assert plug.power_w == OFF_W
     with pytest.raises(NasUnreachableError):
         await fetch_health(session, nas.url, timeout=0.2)
-    await nas.shut_down()
-    assert plug.power_w == OFF_W
     await nas.run()
+    assert nas.condition is NasCondition.RUNNING
     assert plug.power_w == ACTIVE_W
     assert (await fetch_health(session, nas.url, timeout=1)).version == nas.version
+    assert nas.wakeups == []
+
+
+async def test_a_health_request_wakes_a_sleeping_nas(
+    session: aiohttp.ClientSession, nas: BaluHostSimulator
+) -> None:
+    """BaluHost's soft sleep ends on any request: the simulator counts wake-ups."""
+    plug = TapoPlugSimulator()
+    nas.plug = plug
+    await nas.sleep()
+    assert nas.request_wakeups == 0
+    # The server stays reachable in soft sleep; the request wakes it and is answered.
+    assert (await fetch_health(session, nas.url, timeout=1)).version == nas.version
+    assert nas.condition is NasCondition.RUNNING
+    assert plug.power_w == ACTIVE_W
+    assert nas.request_wakeups == 1
+    await fetch_health(session, nas.url, timeout=1)  # awake: no wake-up
+    assert nas.request_wakeups == 1
+    assert [wakeup.by for wakeup in nas.wakeups] == ["request"]
+
+    await nas.sleep()
+    await nas.wake()  # someone uses it: a wake-up, not by a request
+    assert [wakeup.by for wakeup in nas.wakeups] == ["request", "by hand"]
+    assert nas.request_wakeups == 1
+
+
+async def test_a_cut_plug_cuts_the_nas(nas: BaluHostSimulator) -> None:
+    plug = TapoPlugSimulator()
+    nas.plug = plug
+    await nas.run()
+    plug.is_on = False  # the relay: by BaluPi's switch, or the control endpoint
+    await asyncio.sleep(0)
+    assert nas.condition is NasCondition.OFF
+    assert plug.reported_power_w == 0
+    plug.is_on = True
+    await asyncio.sleep(0)
+    assert nas.condition is NasCondition.OFF, "it stays off until woken"
+    assert plug.reported_power_w == OFF_W
+    nas.plug = None
+    assert plug.on_switch is None, "unlinked"
 
 
 async def test_a_magic_packet_boots_the_nas(
@@ -92,6 +138,26 @@ async def test_a_magic_packet_boots_the_nas(
     assert nas.up_at is not None
     assert nas.up_at - nas.woken_at >= 0.2
     assert (await fetch_health(session, nas.url, timeout=1)).version == nas.version
+
+    # A running NAS ignores the packet; a sleeping one wakes (a boot's time long).
+    await send_magic_packet(nas.mac, broadcast="127.0.0.1", port=port)
+    await asyncio.sleep(0.05)
+    assert nas.condition is NasCondition.RUNNING
+    await nas.sleep()
+    await send_magic_packet(nas.mac, broadcast="127.0.0.1", port=port)
+    await asyncio.sleep(0.05)
+    assert nas.condition is NasCondition.BOOTING
+    await asyncio.sleep(0.3)
+    assert nas.condition is NasCondition.RUNNING
+    assert [wakeup.by for wakeup in nas.wakeups] == ["magic packet"]
+    assert nas.request_wakeups == 0
+
+    # Without power at its plug, nothing boots.
+    await nas.shut_down()
+    plug.is_on = False
+    await send_magic_packet(nas.mac, broadcast="127.0.0.1", port=port)
+    await asyncio.sleep(0.05)
+    assert nas.condition is NasCondition.OFF
 
 
 # -- The NAS's signed pushes to the Pi (simulators.nas_push) ---------------------
@@ -378,6 +444,90 @@ async def test_the_command_line_push(peer: Serve) -> None:
     assert await _push_once(url, SECRET, webhook, offline=False)
     assert not await _push_once(url, "x" * 48, webhook, offline=False)
     assert [r.push is not None for r in pi.received] == [True, True, False]
+
+
+async def test_the_nas_pushes_itself_when_it_shuts_down_and_boots(
+    session: aiohttp.ClientSession, nas: BaluHostSimulator, peer: Serve
+) -> None:
+    """With ``push`` set: goodbye, services stop, power off later; hello after a boot."""
+    offline, online = Pi(OFFLINE_PATH, OFFLINE_ACK), Pi(ONLINE_PATH, ONLINE_ACK)
+    url = await peer(
+        {("POST", OFFLINE_PATH): offline.handle, ("POST", ONLINE_PATH): online.handle}
+    )
+    offline.verifier = online.verifier = PushVerifier(SECRET)
+    plug = TapoPlugSimulator()
+    nas.plug = plug
+    nas.push = NasPushClient(session, url, SECRET)
+    nas.shutdown_time = 0.2
+    nas.boot_time = 0.1
+    await nas.run()
+
+    reply = await nas.shut_down_gracefully()
+    assert reply is not None
+    assert reply.ok
+    assert nas.condition is NasCondition.SHUTTING_DOWN
+    assert nas.mode is NasMode.REFUSED
+    assert plug.power_w == ACTIVE_W, "still powering down"
+    await asyncio.sleep(0.3)
+    assert nas.condition is NasCondition.OFF
+    assert plug.power_w == OFF_W
+
+    await nas.power_button()
+    await asyncio.sleep(0.3)
+    assert nas.condition is NasCondition.RUNNING
+    assert [r.push is not None for r in (*offline.received, *online.received)] == [
+        True,
+        True,
+    ]
+    assert [reply.ok for reply in nas.pushes] == [True, True]
+
+
+async def test_the_control_endpoints(
+    session: aiohttp.ClientSession, nas: BaluHostSimulator
+) -> None:
+    plug = TapoPlugSimulator()
+    await plug.start()
+    try:
+        nas.plug = plug
+        control = NasControl(nas, plug, wol_port=9)
+        port = free_port("127.0.0.1")
+        await control.start("127.0.0.1", port)
+        base = f"http://127.0.0.1:{port}"
+
+        async def post(path: str) -> dict[str, Any]:
+            async with session.post(base + path) as response:
+                assert response.status == 200, path
+                body: dict[str, Any] = await response.json()
+                return body
+
+        async with session.get(base + "/") as response:
+            status = await response.json()
+        assert status["nas"]["condition"] == "running"
+        assert status["plug"]["relay"] == "on"
+        assert "POST /sleep" in status["endpoints"]
+
+        assert (await post("/sleep"))["nas"]["condition"] == "asleep"
+        assert plug.power_w == STANDBY_W
+        assert (await post("/wake"))["nas"]["wakeups"][0]["by"] == "by hand"
+        assert (await post("/plug/away"))["plug"]["wifi"] == "silent"
+        assert plug.mode is PlugMode.SILENT
+        assert (await post("/plug/back"))["plug"]["wifi"] == "online"
+        done = await post("/plug/off")
+        await asyncio.sleep(0)
+        assert done["plug"]["relay"] == "off"
+        assert nas.condition is NasCondition.OFF
+        await post("/plug/on")
+        nas.boot_time = 0.05
+        await post("/power-button")
+        await asyncio.sleep(0.2)
+        assert nas.condition is NasCondition.RUNNING
+        nas.shutdown_time = 0.05
+        assert (await post("/shutdown"))["nas"]["condition"] == "shutting_down"
+        await asyncio.sleep(0.2)
+        assert nas.condition is NasCondition.OFF
+        await control.stop()
+    finally:
+        await plug.stop()
 
 
 # -- The snapshot (simulators.snapshot) -------------------------------------------

@@ -19,6 +19,7 @@ from custom_components.balupi.const import (
     DOMAIN,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.plug_flow import discovery_target
 from simulators.baluhost import BaluHostSimulator
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
@@ -341,3 +342,16 @@ async def test_options_choose_the_nas_plug(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_plug_entry.options[CONF_NAS_PLUG] == ""
     assert hass.states.get("sensor.baluhost_nas_power_state").state == "unavailable"  # type: ignore[union-attr]
+
+
+def test_discovery_searches_the_network_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Real users' plug search broadcasts; the demo (scripts/develop) stays on loopback."""
+    monkeypatch.undo()  # the conftest's loopback target: this test wants the default
+    monkeypatch.delenv("BALUPI_DISCOVERY_TARGET", raising=False)
+    assert discovery_target() == "255.255.255.255"
+    monkeypatch.setenv("BALUPI_DISCOVERY_TARGET", "127.0.0.1")
+    assert discovery_target() == "127.0.0.1"
+    monkeypatch.setenv("BALUPI_DISCOVERY_TARGET", " ")
+    assert discovery_target() == "255.255.255.255"

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.balupi.detection import (
-    Cause,
-    Evidence,
-    ask_health_endpoint,
-    judge,
-)
+from custom_components.balupi.detection import Cause, Evidence, judge
 from custom_components.balupi.energy import NasPower
 from custom_components.balupi.nas_state import NasState
 
@@ -43,6 +38,14 @@ S = NasState
         (S.UNKNOWN, False, 3, None, S.OFFLINE),
         # Booting without a plug: the boot timeout decides.
         (S.BOOTING, False, 9, None, None),
+        # Shutting down (it said goodbye): only no power ends it here...
+        (S.SHUTTING_DOWN, None, 0, OFF, S.OFFLINE),
+        # ...not standby power on the way down, nor missed heartbeats.
+        (S.SHUTTING_DOWN, None, 0, STANDBY, None),
+        (S.SHUTTING_DOWN, False, 5, None, None),
+        (S.SHUTTING_DOWN, None, 0, ON, None),
+        # A restart that answers: online.
+        (S.SHUTTING_DOWN, True, 0, ON, S.ONLINE),
     ],
 )
 def test_dual_detection_table(
@@ -72,25 +75,15 @@ def test_causes_for_automations(evidence: Evidence, cause: Cause) -> None:
     assert judge(S.ONLINE, evidence, failure_threshold=3).cause is cause
 
 
+def test_a_nas_that_said_goodbye_goes_offline_with_its_goodbye() -> None:
+    """Powered off after the shutdown push: the cause stays the push's."""
+    verdict = judge(S.SHUTTING_DOWN, Evidence(None, 0, OFF), failure_threshold=3)
+    assert verdict.cause is Cause.SHUTDOWN_PUSH
+    assert verdict.reason == "the NAS powered off after shutting down"
+
+
 def test_reasons_say_why() -> None:
     verdict = judge(S.ONLINE, Evidence(False, 3, ON), failure_threshold=3)
     assert "service is down" in verdict.reason
     verdict = judge(S.ONLINE, Evidence(False, 3, None), failure_threshold=3)
     assert verdict.reason == "no answer from the health endpoint 3 times"
-
-
-@pytest.mark.parametrize(
-    ("state", "power", "spare", "ask"),
-    [
-        (S.ONLINE, STANDBY, True, False),
-        (S.OFFLINE, OFF, True, False),
-        (S.ONLINE, ON, True, True),
-        (S.ONLINE, None, True, True),
-        (S.BOOTING, STANDBY, True, True),
-        (S.ONLINE, STANDBY, False, True),
-    ],
-)
-def test_a_sleeping_nas_is_not_woken_by_health_checks(
-    state: NasState, power: NasPower | None, spare: bool, ask: bool
-) -> None:
-    assert ask_health_endpoint(state, power, spare_sleeping_nas=spare) is ask

@@ -56,7 +56,7 @@ from custom_components.balupi.const import (
     DOMAIN,
 )
 from custom_components.balupi.inbox import generate_key_pair
-from custom_components.balupi.lifecycle import EVENT_NAS_STATE_CHANGED
+from custom_components.balupi.lifecycle import EVENT_NAS_STATE_CHANGED, SHUTDOWN_TIMEOUT
 from simulators.baluhost import BaluHostSimulator, NasMode
 from simulators.nas_push import NasPushClient
 from simulators.pihole import PiholeSimulator
@@ -260,9 +260,12 @@ async def test_offline_without_goodbye_from_real_state_changes(
         {"notify_actions": NOTIFY, "balupi_entry": wol_entry.entry_id},
     )
 
-    # A proper shutdown: online → shutting down → offline.
+    # A proper shutdown: online → shutting down → offline (no plug to see the power
+    # go: after the bound).
     await say_goodbye(hass, nas_push)
     await nas.set_mode(NasMode.REFUSED)
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
+    await tick(hass, freezer, SHUTDOWN_TIMEOUT)
     assert [move[:2] for move in moves(events)] == [
         ("online", "shutting_down"),
         ("shutting_down", "offline"),
@@ -430,6 +433,7 @@ async def test_wake_at_a_set_time(
     if state == "offline":
         await say_goodbye(hass, nas_push)
         await nas.set_mode(NasMode.REFUSED)
+        await tick(hass, freezer, SHUTDOWN_TIMEOUT)  # shutting down, then offline
     assert hass.states.get(NAS_STATE).state == state
     target = next_morning()
     day = target.strftime("%a").lower()

@@ -458,7 +458,7 @@ async def test_nothing_goes_to_a_nas_that_is_not_online(
     for _ in range(2):
         await inbox_entry.runtime_data.nas.async_refresh()
         await hass.async_block_till_done(wait_background_tasks=True)
-    assert hass.states.get("sensor.baluhost_nas_state").state == "offline"
+    assert hass.states.get("sensor.baluhost_nas_state").state == "shutting_down"
     assert contents(nas_dir) == {}
     await nas.start()
     assert (await push.coming_online()).ok

@@ -320,7 +320,7 @@ async def test_a_restart_does_not_wake_a_sleeping_nas(
     await read_nas_plug(hass, entry)
     assert state(hass) == "offline"
     key = f"{DOMAIN}.{entry.entry_id}.nas_state"
-    assert hass_storage[key]["data"]["power"] == "standby"
+    assert hass_storage[key]["data"]["state"] == "offline"
     asked = nas.health_requests
 
     assert await hass.config_entries.async_reload(entry.entry_id)
@@ -390,27 +390,24 @@ async def test_a_startup_push_outranks_the_plug_reading_before_it(
     """Switched on at its button, the NAS boots at standby power and then pushes.
 
     The plug's last reading (standby, taken while it booted) must not make the
-    next heartbeat call it asleep and spare it the health check.
+    next heartbeat call it asleep and spare it the health check: the heartbeat reads
+    the plug again (full power now) before it decides.
     """
     await set_up(hass, plug_entry, wol_port, **{CONF_PLUG_POLL_INTERVAL: 120})
-    await nas.set_mode(NasMode.REFUSED)  # asleep
+    await nas.set_mode(NasMode.REFUSED)  # booting at standby power
     await nas.power(8.0)
-    await tick(hass, freezer, 120)  # the plug's reading is the standby one
+    await tick(hass, freezer, 30)  # a heartbeat reads the plug: standby
     assert state(hass) == "offline"
     await nas.run()
-    await nas.power(8.0)  # the disks spin up after the services start
     asked = nas.health_requests
     await (await nas_pushes(hass_client_no_auth)).coming_online()
     await hass.async_block_till_done()
     assert state(hass) == "online"
 
-    await tick(hass, freezer, 30)  # a heartbeat, before the plug's next reading
+    await tick(hass, freezer, 30)  # a heartbeat, before the plug's own next poll
     assert nas.health_requests == asked + 1
     assert state(hass) == "online"
     assert state(hass, "binary_sensor.baluhost_nas_reachable") == "on"
-    await nas.power(45.0)
-    await tick(hass, freezer, 90)  # the plug's next reading
-    assert state(hass) == "online"
     assert state(hass, POWER_STATE) == "active"
 
 
@@ -426,28 +423,43 @@ async def test_an_unreachable_plug_keeps_no_say_after_a_push(
     """The NAS plug left the Wi-Fi while the NAS was off; the NAS comes back.
 
     Its last reading ("no power") is older than the startup push: neither the
-    failed plug polls nor the heartbeats may take the NAS offline on it, and the
-    health endpoint is asked again.
+    failed plug polls nor the heartbeats may take the NAS offline on it. While the
+    plug stays away nothing is asked (the NAS may fall asleep any time), so after
+    the push's news BaluPi says it does not know, until the plug is back.
     """
     await set_up(hass, plug_entry, wol_port)
     await nas.set_mode(NasMode.REFUSED)  # off (refused: a silent one needs real time)
     await nas.power(0.3)
     await tick(hass, freezer, 30)
     assert state(hass) == "offline"
-    await plugs[0].set_offline(PlugMode.REFUSED)
-    for _ in range(4):  # failed heartbeats pile up meanwhile
-        await tick(hass, freezer, 30)
-    await nas.run()
     asked = nas.health_requests
+    await plugs[0].set_offline(PlugMode.REFUSED)
+    for _ in range(4):
+        await tick(hass, freezer, 30)
+        assert state(hass) == "unknown"
+        assert state(hass, POWER_STATE) == "unavailable"
+    assert nas.health_requests == asked
+    await nas.run()
     await (await nas_pushes(hass_client_no_auth)).coming_online()
     await hass.async_block_till_done()
     assert state(hass) == "online"
+    assert state(hass, "binary_sensor.baluhost_nas_reachable") == "on"
 
     for _ in range(4):
         await tick(hass, freezer, 30)
-        assert state(hass) == "online"
-    assert nas.health_requests == asked + 4
+        current = hass.states.get(STATE)
+        assert current is not None
+        assert current.state == "unknown"
+        assert current.attributes["last_known_state"] == "online"
+        assert state(hass, "binary_sensor.baluhost_nas_reachable") == "unknown"
+    assert nas.health_requests == asked, "nothing is asked while the plug is away"
     assert state(hass, "sensor.nas_plug_power") == "unavailable"
+
+    await plugs[0].set_offline(PlugMode.ONLINE)
+    await tick(hass, freezer, 30)
+    assert state(hass) == "online"
+    assert state(hass, POWER_STATE) == "active"
+    assert nas.health_requests == asked + 1
 
 
 async def test_wake_up_after_a_shutdown_push_is_not_refused(
@@ -458,13 +470,25 @@ async def test_wake_up_after_a_shutdown_push_is_not_refused(
     wol_port: int,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    """The full-power reading from before the shutdown push says nothing any more."""
-    await set_up(hass, plug_entry, wol_port, **{CONF_PLUG_POLL_INTERVAL: 600})
+    """The full-power reading from before the shutdown push says nothing any more.
+
+    No plug reading after the push: *shutting down* ends at its bound (120 s).
+    """
+    await set_up(
+        hass,
+        plug_entry,
+        wol_port,
+        **{CONF_PLUG_POLL_INTERVAL: 600, CONF_HEARTBEAT_INTERVAL: 600},
+    )
     await (await nas_pushes(hass_client_no_auth)).going_offline(make_snapshot())
     await hass.async_block_till_done()
-    assert state(hass) == "offline"
+    assert state(hass) == "shutting_down"
     assert state(hass, POWER_STATE) == "active"  # the plug has not been read since
     await nas.shut_down()
+    await tick(hass, freezer, 119)
+    assert state(hass) == "shutting_down"
+    await tick(hass, freezer, 1)
+    assert state(hass) == "offline"
     await press_wake(hass)
     assert nas.wol_packets == 1
     assert state(hass) == "booting"

@@ -70,7 +70,7 @@ async def test_nas_pushes_are_acknowledged(
     await hass.async_block_till_done()
     assert reply.ok, reply
     assert reply.body == {"acknowledged": True, "dns_switched": False}
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     # The snapshot's figures show on the NAS device while it is away.
     assert hass.states.get("sensor.baluhost_nas_last_snapshot").state != "unavailable"
     assert hass.states.get("sensor.baluhost_nas_disks_failing_smart").state == "1"
@@ -127,7 +127,7 @@ async def test_snapshot_is_kept_without_user_names_and_survives_a_reload(
     assert got.status == 200
     assert await got.json() == without_user_list(snapshot)
     status = await (await user.get("/api/handshake/status")).json()
-    assert status["nas_state"] == "offline"
+    assert status["nas_state"] == "shutting_down"
     assert status["last_snapshot"] == response["received_at"]
 
 
@@ -145,7 +145,7 @@ async def test_pushes_arrive_as_webhooks_too(
     reply = await nas.going_offline(make_snapshot())
     await hass.async_block_till_done()
     assert reply.ok, reply
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     reply = await nas.coming_online()
     await hass.async_block_till_done()
     assert reply.ok, reply
@@ -260,7 +260,7 @@ async def test_a_replayed_push_is_refused(
     assert again.status == 401
     assert (await again.json())["error"] == "signature already used"
     await hass.async_block_till_done()
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
 
 
 async def test_a_push_replayed_after_a_restart_is_refused(
@@ -275,7 +275,7 @@ async def test_a_push_replayed_after_a_restart_is_refused(
     first = await client.post(OFFLINE_PATH, data=body, headers=headers)
     assert first.status == 200
     await hass.async_block_till_done()
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     assert (await nas_client(client).coming_online()).ok
     await hass.async_block_till_done()
 
@@ -314,7 +314,7 @@ async def test_a_push_acts_even_when_its_signature_cannot_be_stored(
     response = await client.post(OFFLINE_PATH, data=body, headers=headers)
     assert response.status == 200
     await hass.async_block_till_done()
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     assert "Could not store the accepted push's signature" in caplog.text
     again = await client.post(OFFLINE_PATH, data=body, headers=headers)
     assert again.status == 401  # refused still, from memory
@@ -490,7 +490,7 @@ async def test_a_shutdown_push_without_a_snapshot(
     response = await client.post(OFFLINE_PATH, data=body, headers=headers)
     assert response.status == 200
     await hass.async_block_till_done()
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     assert hass.states.get("sensor.baluhost_nas_last_snapshot").state == "unavailable"
 
 
@@ -522,7 +522,7 @@ async def test_each_nas_is_told_apart_by_its_secret(
     await hass.async_block_till_done()
     assert reply.ok
     assert loaded_entry.runtime_data.nas.status.state.value == "online"
-    assert second.runtime_data.nas.status.state.value == "offline"
+    assert second.runtime_data.nas.status.state.value == "shutting_down"
     reply = await nas_client(client, "w" * 48).going_offline(make_snapshot())
     assert reply.status == 401
     assert reply.body == {"acknowledged": False, "error": "invalid signature"}
@@ -613,7 +613,7 @@ async def test_a_snapshot_that_cannot_be_stored_is_dropped_and_the_push_acts(
     reply = await client.going_offline({**make_snapshot(version="1.17.0"), **change})
     await hass.async_block_till_done()
     assert reply.body == {"acknowledged": True, "dns_switched": True}
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     assert record(pihole) == [f"{PI_IP} baluhost.local"]
     assert "The NAS's snapshot was dropped" in caplog.text
 
@@ -647,7 +647,7 @@ async def test_a_shutdown_push_whose_body_is_no_object_is_acknowledged(
     response = await client.post(OFFLINE_PATH, data=body, headers=headers)
     assert response.status == 200
     await hass.async_block_till_done()
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     assert (await (await hass_client()).get("/api/handshake/snapshot")).status == 404
     dropped = loaded_entry.runtime_data.nas.snapshots.dropped
     assert dropped is not None
@@ -707,7 +707,7 @@ async def test_two_entries_with_one_secret_accept_a_push_once(
     await hass.async_block_till_done()
     states = {loaded_entry.runtime_data.nas.status.state.value}
     states.add(second.runtime_data.nas.status.state.value)
-    assert states == {"online", "offline"}, "one NAS moved"
+    assert states == {"online", "shutting_down"}, "one NAS moved"
 
     again = await client.post(OFFLINE_PATH, data=body, headers=headers)
     assert again.status == 401

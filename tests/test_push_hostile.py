@@ -279,7 +279,7 @@ async def test_a_large_snapshot_from_the_nas_is_accepted(
     reply = await nas.going_offline(snapshot)
     assert reply.ok, reply
     await hass.async_block_till_done()
-    assert hass.states.get(NAS_STATE).state == "offline"
+    assert hass.states.get(NAS_STATE).state == "shutting_down"
     kept = loaded_entry.runtime_data.nas.snapshots.current
     assert kept is not None
     assert kept.data["smart_health"] == snapshot["smart_health"]

@@ -2,12 +2,14 @@
 
 One test, 24 simulated hours on the frozen clock, with three Tapo plugs (the first
 powers the NAS; the NAS simulator sets that plug's power), the BaluHost NAS simulator
-(it sleeps, boots on a magic packet, shuts down and pushes like the real NAS), the
+(it sleeps, and a health request would wake it, as BaluHost's would; it boots on a
+magic packet, shuts down and pushes like the real NAS), the
 Pi-hole simulator, and a real ``sshd`` as the NAS end of the inbox. During the day
 plugs drop off, the NAS sleeps, wakes, shuts down and comes back, the Pi-hole goes
 away, SSH connections are cut mid-flush, files are dropped into the inbox, and Home
 Assistant restarts. The invariants in :meth:`Day.check` are checked after every
-step. The timeline is in :func:`test_a_day_in_the_life`; the hours are the plugs'
+step, among them: BaluPi never woke the sleeping NAS (the simulator counts the
+wake-ups a health request caused; BaluPi is the only one sending them). The timeline is in :func:`test_a_day_in_the_life`; the hours are the plugs'
 local time (UTC+1).
 
 Busy phases move in 30 s steps (5 s while the NAS boots). Quiet phases jump 10
@@ -282,6 +284,8 @@ class Day:
         self.outages = dict.fromkeys(("NAS plug", "Router", "Pi"), 0)
         self.temp_files: set[str] = set()
         self.verified = dict.fromkeys(("dns online", "dns offline", "energy"), 0)
+        self.slept_at: list[datetime] = []
+        """When the NAS fell asleep, each time."""
         """How often an invariant was actually checked (not skipped)."""
         self._log_index = 0
         self._last_push_second: dict[str, int] = {}
@@ -487,18 +491,33 @@ class Day:
         self.note("NAS switched on: full power, its services still starting")
 
     async def shut_nas_down(self) -> None:
-        """The NAS's shutdown push with its snapshot, then the power goes."""
+        """The NAS's shutdown push with its snapshot, then the power goes.
+
+        From online, *shutting down* shows until the NAS plug reads no power, which
+        must be within one plug interval (30 s, and up to 1 s of timer offset).
+        """
         changes = len(self.state_changes)
         was = self.state
         await self.nas_push(offline=True)
-        assert self.state == "offline"
-        if was == "online":
-            assert [c[1:3] for c in self.state_changes[changes:]] == [
-                ("online", "shutting_down"),
-                ("shutting_down", "offline"),
-            ]
+        if was != "online":
+            assert self.state == "offline"
+            await self.nas.shut_down()
+            self.note("NAS powered off (API silent, under 1 W)")
+            return
+        assert self.state == "shutting_down"
+        await self.step(10)
+        assert self.state == "shutting_down", "visible while it powers down"
         await self.nas.shut_down()
         self.note("NAS powered off (API silent, under 1 W)")
+        off = dt_util.utcnow()
+        while self.state != "offline":
+            took = (dt_util.utcnow() - off).total_seconds()
+            assert took <= 31, f"still {self.state} {took:.0f} s after power off"
+            await self.step(1, drive=True)
+        assert [c[1:] for c in self.state_changes[changes:]] == [
+            ("online", "shutting_down", "the NAS is shutting down"),
+            ("shutting_down", "offline", "the NAS powered off after shutting down"),
+        ]
 
     async def press_wake(self) -> None:
         await self.hass.services.async_call(
@@ -618,17 +637,36 @@ class Day:
 
         For a NAS that pushed "online" and answers its health endpoint.
         """
+        await self.never_offline(until, plug_away=False)
+
+    async def never_offline(self, until: datetime, *, plug_away: bool) -> None:
+        """Step every 30 s until ``until``; the NAS must never be taken offline.
+
+        For a NAS that pushed "online". With its plug away, BaluPi asks nothing
+        and may say it does not know (*unknown*, last known *online*); otherwise it
+        must say online after each step.
+        """
         asked = self.nas.health_requests
         seen: list[str] = []
         while dt_util.utcnow() < until:
             await self.step(30)
-            seen.append(f"{dt_util.utcnow() + PLUG_OFFSET:%H:%M:%S} {self.state}")
+            current = self.hass.states.get(NAS_STATE)
+            assert current is not None
+            shown = current.state
+            if shown == "unknown":
+                shown = f"unknown (last known {current.attributes['last_known_state']})"
+            seen.append(f"{dt_util.utcnow() + PLUG_OFFSET:%H:%M:%S} {shown}")
         changes = [f"{old} → {new}: {why}" for _, old, new, why in self.state_changes]
-        assert all(entry.endswith(" online") for entry in seen), (
+        allowed = (
+            (" online", " unknown (last known online)") if plug_away else (" online",)
+        )
+        assert all(entry.endswith(allowed) for entry in seen), (
             f"the NAS pushed 'online' and answers its health endpoint, but BaluPi "
             f"says {seen}; last changes {changes[-2:]}; health checks sent "
             f"meanwhile: {self.nas.health_requests - asked}"
         )
+        if plug_away:
+            assert self.nas.health_requests == asked, "asked while its plug was away"
 
     # -- invariants -----------------------------------------------------------------
 
@@ -643,6 +681,7 @@ class Day:
     def check(self) -> None:
         """Every invariant, after every step."""
         try:
+            self.check_wakeups()
             self.check_log()
             self.check_transitions()
             self.check_energy()
@@ -674,6 +713,10 @@ class Day:
                 pytest.fail(
                     f"unexpected {record.levelname} from {record.name}: {message}"
                 )
+
+    def check_wakeups(self) -> None:
+        """0: BaluPi never wakes the sleeping NAS (no health request reaches it)."""
+        assert self.nas.request_wakeups == 0, f"BaluPi woke the NAS: {self.nas.wakeups}"
 
     def check_transitions(self) -> None:
         """2: every state change is an allowed one."""
@@ -906,10 +949,12 @@ async def test_a_day_in_the_life(
     assert walk(pi_inbox), "the cut left files for the next flush"
     await day.run(at(9), 600)
 
-    # 09:00 The NAS falls asleep: standby power, its API refuses.
-    await nas.set_mode(NasMode.REFUSED)
-    await nas.power(STANDBY_W)
-    day.note("NAS falls asleep (API refused, standby power)")
+    # 09:00 The NAS falls asleep (soft sleep: standby power, a request would wake
+    # it), between two 30 s steps.
+    await day.step(13)
+    await nas.sleep()
+    day.slept_at.append(dt_util.utcnow())
+    day.note("NAS falls asleep (standby power; a health request would wake it)")
     await day.run(at(9, 3), 30)
     assert day.state == "offline"
     await day.run(at(10), 600)
@@ -970,8 +1015,8 @@ async def test_a_day_in_the_life(
     day.note("every plug's KLAP sessions expired")
     await day.run(at(17), 600)
 
-    # 17:00 The NAS shuts down: its shutdown push, then the power goes. A
-    # heartbeat due before the plug's next reading still asks the silent NAS.
+    # 17:00 The NAS shuts down: its shutdown push, then the power goes. It shows
+    # shutting down until its plug reads no power; nothing asks it meanwhile.
     await day.shut_nas_down()
     await day.run(at(17, 5), 30, drive=True)
     await day.run(at(18), 600)
@@ -993,9 +1038,11 @@ async def test_a_day_in_the_life(
     await day.run(at(19, 5), 30)
     await day.run(at(20), 600)
 
-    # 20:00 The NAS sleeps again, this time with a silent API.
+    # 20:00 The NAS sleeps again, at another moment of the timers.
+    await day.step(22)
     await nas.sleep()
-    day.note("NAS falls asleep (API silent, standby power)")
+    day.slept_at.append(dt_util.utcnow())
+    day.note("NAS falls asleep (standby power; a health request would wake it)")
     await day.run(at(20, 3), 30, drive=True)
     assert day.state == "offline"
     await day.run(at(21), 600)
@@ -1053,7 +1100,9 @@ async def test_a_day_in_the_life(
     # The NAS's plug has dropped off the Wi-Fi while the NAS was off. The NAS is
     # switched on (the plug's relay is on) and pushes "online". The plug's last
     # reading, "no power", is older than the push: no heartbeat and no failed plug
-    # poll may take the NAS offline on it, and health checks go on.
+    # poll may take the NAS offline on it. While the plug is away nothing is asked
+    # (the NAS could fall asleep unseen), so BaluPi says it does not know; the plug's
+    # first reading when it is back brings the NAS online.
     await day.run(at(4, 20, next_day=True), 30)
     await day.shut_nas_down()
     await day.run(at(4, 25, next_day=True), 30, drive=True)
@@ -1063,8 +1112,10 @@ async def test_a_day_in_the_life(
     await day.run(at(4, 29, next_day=True), 30)
     await nas.run()
     await day.nas_push(offline=False)
-    await day.stays_online(until=at(4, 34, next_day=True))
+    await day.never_offline(until=at(4, 34, next_day=True), plug_away=True)
     await day.plug_mode(nas_plug, PlugMode.ONLINE)
+    await day.run(at(4, 35, next_day=True), 30)
+    assert day.state == "online"
     await day.run(at(4, 40, next_day=True), 30)
 
     # The same with a plug that answers. Switched on at its button, the NAS draws
@@ -1106,16 +1157,36 @@ async def test_a_day_in_the_life(
         for alias, count in day.outages.items()
         if count
     }
+    # Invariant 0, for the whole day: BaluPi caused no wake-up. The NAS slept twice
+    # and was woken twice, each time by a magic packet (Wake up pressed).
+    assert nas.request_wakeups == 0
+    assert [wakeup.by for wakeup in nas.wakeups] == ["magic packet", "magic packet"]
+    asleep = sum(
+        wakeup.at - slept.timestamp()
+        for slept, wakeup in zip(day.slept_at, nas.wakeups, strict=True)
+    )
+    simulated = (dt_util.utcnow() - START).total_seconds()
+    summary = (
+        f"soak: {simulated / 3600:.1f} simulated hours; the NAS slept "
+        f"{len(day.slept_at)} times, {asleep / 3600:.1f} h in all; wake-ups caused by "
+        f"BaluPi: {nas.request_wakeups}; woken by Wake up (magic packet): "
+        f"{len(nas.wakeups)}; health checks sent: {nas.health_requests}"
+    )
+    print(summary)  # noqa: T201 -- for docs/performance.md (pytest -s)
     # The invariants were checked, not skipped.
     assert day.verified["dns online"] >= 20, day.verified
     assert day.verified["dns offline"] >= 20, day.verified
     assert day.verified["energy"] >= 1000, day.verified
     LOGGER.info(
         "The day:\n%s\nFlushes: %s\nTemporary files left on the NAS: %s\n"
-        "Expected errors: %s\nChecks: %s",
+        "Expected errors: %s\nChecks: %s\nWake-ups of the sleeping NAS: %s, %d of "
+        "them by BaluPi's health checks; health checks sent: %d",
         "\n".join(day.timeline),
         day.flushes,
         sorted(day.temp_files),
         day.errors_seen,
         day.verified,
+        nas.wakeups,
+        nas.request_wakeups,
+        nas.health_requests,
     )

@@ -178,8 +178,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: BaluPiConfigEntry) -> bo
     entry.runtime_data = data
     if (nas_plug := data.nas_plug) is not None:
         nas.async_follow_plug(nas_plug)
+    # The first heartbeat reads the NAS plug before it may ask the NAS anything: a
+    # NAS that fell asleep while Home Assistant was down is not woken by a restart.
     await nas.async_config_entry_first_refresh()
     for plug in data.plugs.values():
+        if plug.asked:
+            continue  # the NAS plug, read by the first heartbeat
         # In the background: a plug that is off Wi-Fi must not hold up the setup.
         entry.async_create_background_task(
             hass, plug.async_refresh(), f"balupi first read of {plug.title}"

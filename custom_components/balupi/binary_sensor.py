@@ -24,7 +24,7 @@ PARALLEL_UPDATES = 0
 class NasBinarySensorDescription(BinarySensorEntityDescription):
     """A binary sensor read from the heartbeat."""
 
-    is_on_fn: Callable[[NasStatus], bool]
+    is_on_fn: Callable[[NasStatus], bool | None]
 
 
 NAS_BINARY_SENSORS: tuple[NasBinarySensorDescription, ...] = (
@@ -55,6 +55,6 @@ class NasBinarySensor(BaluPiNasEntity, BinarySensorEntity):
     entity_description: NasBinarySensorDescription
 
     @property
-    def is_on(self) -> bool:
-        """Return the state from the latest heartbeat."""
+    def is_on(self) -> bool | None:
+        """Return the state from the latest heartbeat (None: BaluPi cannot tell)."""
         return self.entity_description.is_on_fn(self.coordinator.data)

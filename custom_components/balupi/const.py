@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Final
 
 DOMAIN: Final = "balupi"
@@ -107,9 +106,10 @@ DEFAULT_SSH_USER: Final = "baluhost"
 DEFAULT_SSH_PORT: Final = 22
 DEFAULT_NAS_INBOX_PATH: Final = "/data/inbox"
 
-# Where plug discovery asks: every device on the local network. scripts/develop sets
-# BALUPI_DISCOVERY_TARGET to its loopback plugs' address, so that nothing is broadcast.
-DISCOVERY_TARGET: Final = os.environ.get("BALUPI_DISCOVERY_TARGET", "255.255.255.255")
+# Where plug discovery asks: every device on the local network. The environment
+# variable replaces it (scripts/develop: 127.0.0.1, so the demo stays on the machine).
+DISCOVERY_TARGET: Final = "255.255.255.255"
+ENV_DISCOVERY_TARGET: Final = "BALUPI_DISCOVERY_TARGET"
 
 # A plug that stops answering may have been given another address: after this long
 # without an answer BaluPi asks the network where its MAC is, then at most this often

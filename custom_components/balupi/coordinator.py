@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+import os
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from .const import (
     CONF_MODEL,
     DISCOVERY_TARGET,
     DOMAIN,
+    ENV_DISCOVERY_TARGET,
     LOGGER,
     SEARCH_AFTER,
     SEARCH_EVERY,
@@ -297,7 +299,9 @@ class PlugSearch:
     async def _search(self) -> None:
         try:
             found = await find_addresses(
-                target=DISCOVERY_TARGET, discovery_timeout=SEARCH_TIMEOUT
+                target=os.environ.get(ENV_DISCOVERY_TARGET, "").strip()
+                or DISCOVERY_TARGET,
+                discovery_timeout=SEARCH_TIMEOUT,
             )
         except (KasaException, OSError) as err:
             LOGGER.debug("Searching for moved Tapo plugs failed: %s", err)

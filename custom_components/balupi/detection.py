@@ -7,6 +7,8 @@ NAS plug's power can. This module holds the table that combines both:
 | health endpoint         | NAS plug                | verdict                              |
 |-------------------------|-------------------------|--------------------------------------|
 | answered                | any                     | online                               |
+| (shutting down)         | off                     | offline: powered off after its push  |
+| (shutting down)         | anything else           | no change: the bound or a push ends  |
 | any                     | off (below off limit)   | offline: no power                    |
 | failed or not asked     | standby                 | offline: asleep (not while booting)  |
 | failed N times in a row | active (above limit)    | no change: service down, hardware on |
@@ -65,6 +67,16 @@ def judge(state: NasState, evidence: Evidence, *, failure_threshold: int) -> Ver
         return Verdict(
             NasState.ONLINE, "the health endpoint answered", Cause.HEALTH_ANSWERED
         )
+    if state is NasState.SHUTTING_DOWN:
+        # It said goodbye: its plug shows when it is off; standby power on the way
+        # down is not sleep, and nobody asks it.
+        if evidence.power is NasPower.OFF:
+            return Verdict(
+                NasState.OFFLINE,
+                "the NAS powered off after shutting down",
+                Cause.SHUTDOWN_PUSH,
+            )
+        return Verdict(None, "shutting down; its plug or the time bound decides")
     if evidence.power is NasPower.OFF:
         return Verdict(NasState.OFFLINE, "the NAS plug reads no power", Cause.NO_POWER)
     if evidence.power is NasPower.STANDBY and state is not NasState.BOOTING:
@@ -88,17 +100,3 @@ def judge(state: NasState, evidence: Evidence, *, failure_threshold: int) -> Ver
         f"no answer from the health endpoint {evidence.failures} times",
         Cause.NO_ANSWER,
     )
-
-
-def ask_health_endpoint(
-    state: NasState, power: NasPower | None, *, spare_sleeping_nas: bool
-) -> bool:
-    """Whether to send the next health check at all.
-
-    Every request to BaluHost's ``/api/health`` counts as activity and can wake it
-    from its soft sleep. When the plug says the NAS sleeps or is off, the plug's
-    power alone moves the state, so the NAS is left alone, except while it boots.
-    """
-    if not spare_sleeping_nas or state is NasState.BOOTING:
-        return True
-    return power not in (NasPower.STANDBY, NasPower.OFF)

@@ -78,7 +78,9 @@ def _nas(data: BaluPiData) -> dict[str, Any]:
         "nas": {
             "state": status.state.value,
             "since": status.since.isoformat(),
+            "known": status.known,
             "power": status.power.value if status.power else None,
+            "asked": status.decision.why.value if status.decision else None,
         },
         "heartbeat": (
             {

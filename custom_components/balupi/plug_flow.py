@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+import os
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from .const import (
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
     DISCOVERY_TARGET,
+    ENV_DISCOVERY_TARGET,
     SUBENTRY_PLUG,
 )
 from .plugs import (
@@ -187,11 +189,20 @@ async def _find_plugs(
             return [FoundPlug(address, reading)], {}
         return [], errors
     found = await discover_plugs(
-        credentials, target=DISCOVERY_TARGET, http_session=session
+        credentials, target=discovery_target(), http_session=session
     )
     if not found:
         return [], {"base": "no_plugs_found"}
     return [FoundPlug(address, reading) for address, reading in found], {}
+
+
+def discovery_target() -> str:
+    """Where plug discovery asks: every device on the local network.
+
+    ``BALUPI_DISCOVERY_TARGET`` replaces it; ``scripts/develop`` sets it to
+    127.0.0.1 so that its demo searches its own simulated plugs and nothing else.
+    """
+    return os.environ.get(ENV_DISCOVERY_TARGET, "").strip() or DISCOVERY_TARGET
 
 
 def plug_options(plugs: list[FoundPlug]) -> list[SelectOptionDict]:

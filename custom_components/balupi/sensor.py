@@ -66,7 +66,14 @@ NAS_SENSORS: tuple[NasSensorDescription, ...] = (
         translation_key="nas_state",
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in NasState],
-        value_fn=lambda status: status.state.value,
+        # While BaluPi cannot tell (the NAS plug it relies on is away), it says so
+        # instead of repeating the last state; the attribute keeps that one.
+        value_fn=lambda status: (
+            status.state.value if status.known else NasState.UNKNOWN.value
+        ),
+        attrs_fn=lambda status: (
+            None if status.known else {"last_known_state": status.state.value}
+        ),
     ),
     NasSensorDescription(
         key="nas_state_since",
