@@ -7,7 +7,8 @@ client that behaves exactly like the BaluHost NAS (``simulators.nas_push``: sign
 canonical body, sends httpx 0.27's own serialisation) then alternates the two pushes:
 
 * shutdown with a 5 KB snapshot: BaluPi keeps the snapshot, moves the NAS
-  online → shutting_down → offline and points baluhost.local at the Pi in Pi-hole;
+  online → shutting_down (it stays there until it powers off or the next push) and
+  points baluhost.local at the Pi in Pi-hole;
 * startup without a body: the NAS goes online and baluhost.local back to the NAS.
 
 Then, with the inbox set up against a real ``sshd`` on loopback (when installed), one
@@ -253,7 +254,7 @@ async def run(settings: Settings) -> list[Row]:
             f"{_ms(statistics.median(offline))} / {_ms(p99)}",
             f"{CYCLES} pushes of a {size / 1000:.1f} KB snapshot, each acknowledged "
             "with dns_switched true: signature checked, snapshot stored, state moved "
-            "twice, baluhost.local moved in the Pi-hole simulator (a process of its "
+            "to shutting_down, baluhost.local moved in the Pi-hole simulator (a process of its "
             f"own) before the reply. Target p99 ≤ {_ms(TARGET_P99)}: "
             f"{'met' if p99 <= TARGET_P99 else 'missed'}.",
         ),
