@@ -31,6 +31,7 @@ from custom_components.balupi.const import (
     DOMAIN,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.plug_flow import plug_host_text
 from custom_components.balupi.plugs import find_addresses
 from simulators.baluhost import BaluHostSimulator
 from simulators.tapo import PlugMode, TapoPlugSimulator
@@ -481,3 +482,36 @@ async def test_a_failed_search_changes_nothing(
     assert searches == 1
     assert the_subentry(entry).data[CONF_HOST] == "127.0.0.21"
     assert state(hass, "sensor.moving_plug_power") == STATE_UNAVAILABLE
+
+
+async def test_reconfiguring_a_plug_needs_the_tapo_account(
+    hass: HomeAssistant, nas: BaluHostSimulator, moving_plug: TapoPlugSimulator
+) -> None:
+    """An entry whose Tapo account was removed cannot check a plug: it says so."""
+    entry = entry_with(nas, moving_plug)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry,
+        data={
+            k: v
+            for k, v in entry.data.items()
+            if k not in (CONF_TAPO_USERNAME, CONF_TAPO_PASSWORD)
+        },
+    )
+    subentry = the_subentry(entry)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_PLUG),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"plug_host": "127.0.0.21"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "account_required"
+    assert the_subentry(entry).data == subentry.data
+
+
+def test_an_ipv6_plug_address_is_shown_as_the_user_types_it() -> None:
+    assert plug_host_text({CONF_HOST: "fd00::21", CONF_PORT: 8080}) == "[fd00::21]:8080"
+    assert plug_host_text({CONF_HOST: "fd00::21"}) == "[fd00::21]"
+    assert plug_host_text({CONF_HOST: "127.0.0.21"}) == "127.0.0.21"
