@@ -27,7 +27,7 @@ Plain Python, no Home Assistant, Linux. What the old Pi did, made safe:
 ssh runs with ``-F /dev/null``, only our key, a known_hosts file holding only the
 pinned key and ``BatchMode``: nothing is asked, nothing from ``~/.ssh`` is used.
 The key, known_hosts and staging folder live in ``workdir`` for the run only. A
-killed connection can leave rsync's own temp file (``.NAME.XXXXXX``) on the NAS;
+killed connection can leave rsync's own temp file (``.NAME.`` and six random characters) on the NAS;
 those are not removed (they cannot be told from a user's files), but never block a
 later run. No ``--fsync``: a NAS rsync older than 3.2.4 would refuse the option, so
 durability is the NAS's filesystem's, as with the old Pi. Every rsync run has a
