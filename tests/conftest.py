@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import contextlib
 from datetime import timedelta
 import errno
@@ -322,11 +322,14 @@ def plug_subentry(
     )
 
 
-@pytest.fixture
-def plug_entry(
-    nas: BaluHostSimulator, plugs: list[TapoPlugSimulator]
+def account_entry(
+    nas: BaluHostSimulator,
+    plugs: Sequence[TapoPlugSimulator],
+    options: dict[str, Any] | None = None,
+    *,
+    measures: bool = True,
 ) -> MockConfigEntry:
-    """A BaluPi entry with a Tapo account and the three plugs, the first one the NAS's."""
+    """A BaluPi entry for ``nas`` with the Tapo account and ``plugs`` as sub-entries."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"BaluHost {nas.host}",
@@ -336,9 +339,19 @@ def plug_entry(
             CONF_TAPO_USERNAME: TAPO_USERNAME,
             CONF_TAPO_PASSWORD: TAPO_PASSWORD,
         },
-        options={**DEFAULT_OPTIONS, CONF_NAS_PLUG: plugs[0].mac.lower()},
-        subentries_data=[plug_subentry(plug) for plug in plugs],
+        options=dict(DEFAULT_OPTIONS) if options is None else options,
+        subentries_data=[plug_subentry(plug, measures=measures) for plug in plugs],
         minor_version=2,
+    )
+
+
+@pytest.fixture
+def plug_entry(
+    nas: BaluHostSimulator, plugs: list[TapoPlugSimulator]
+) -> MockConfigEntry:
+    """A BaluPi entry with a Tapo account and the three plugs, the first one the NAS's."""
+    return account_entry(
+        nas, plugs, {**DEFAULT_OPTIONS, CONF_NAS_PLUG: plugs[0].mac.lower()}
     )
 
 

@@ -27,7 +27,6 @@ from custom_components.balupi.const import (
     CONF_PORT,
     CONF_TAPO_PASSWORD,
     CONF_TAPO_USERNAME,
-    DEFAULT_OPTIONS,
     DOMAIN,
     SUBENTRY_PLUG,
 )
@@ -36,15 +35,7 @@ from custom_components.balupi.plugs import find_addresses
 from simulators.baluhost import BaluHostSimulator
 from simulators.tapo import PlugMode, TapoPlugSimulator
 
-from .conftest import (
-    NAS_MAC,
-    TAPO_PASSWORD,
-    TAPO_USERNAME,
-    answer_discovery,
-    device_with_mac,
-    entry_data,
-    plug_subentry,
-)
+from .conftest import account_entry, answer_discovery, device_with_mac
 
 POLL = 30.0
 """Seconds between two polls of a plug (the default)."""
@@ -65,19 +56,7 @@ def state(hass: HomeAssistant, entity_id: str) -> str:
 def entry_with(
     nas: BaluHostSimulator, *plugs: TapoPlugSimulator, measures: bool = True
 ) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"BaluHost {nas.host}",
-        unique_id=NAS_MAC,
-        data={
-            **entry_data(nas),
-            CONF_TAPO_USERNAME: TAPO_USERNAME,
-            CONF_TAPO_PASSWORD: TAPO_PASSWORD,
-        },
-        options=dict(DEFAULT_OPTIONS),
-        subentries_data=[plug_subentry(plug, measures=measures) for plug in plugs],
-        minor_version=2,
-    )
+    return account_entry(nas, plugs, measures=measures)
 
 
 async def load(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
